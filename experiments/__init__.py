@@ -1,0 +1,1 @@
+"""Runnable modules: `python -m experiments.<name> --help`."""

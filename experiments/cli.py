@@ -1,0 +1,50 @@
+"""Flags and error handling shared by the experiment modules.
+
+    from experiments import cli
+    cli.define_run_flags()
+    cfg = cli.config_from_flags()      # inside main(); GandefError -> one line, exit 2
+"""
+
+import sys
+
+from absl import flags
+
+from gandef_tf import GandefError
+from gandef_tf.config import DATASETS, METHODS, PRESETS, get_config
+
+FLAGS = flags.FLAGS
+
+
+def define_run_flags():
+    flags.DEFINE_enum("dataset", "mnist", DATASETS, "Dataset.")
+    flags.DEFINE_enum("method", "gandef", METHODS, "Training method.")
+    flags.DEFINE_enum("preset", "quick", PRESETS, "paper (GPU), quick (CPU MNIST) or smoke.")
+    flags.DEFINE_integer("seed", 0, "Training seed.")
+    flags.DEFINE_float("eps", None, "Override every attack's eps, in (0, 1].")
+    flags.DEFINE_float("eps_iter", None, "Override every attack's step size, in (0, 1].")
+    flags.DEFINE_float("threshold", None, "GanDef-Comb threshold in [0, 1] (default 0.5).")
+    flags.DEFINE_enum("disc_batch", None, ["fresh", "reuse"],
+                      "GanDef's discriminator batch: fresh (Algorithm 1) or reuse.")
+    flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bars, 2 lines.")
+
+
+def config_from_flags():
+    return get_config(FLAGS.preset, FLAGS.dataset, FLAGS.method, FLAGS.seed, eps=FLAGS.eps,
+                      eps_iter=FLAGS.eps_iter, threshold=FLAGS.threshold,
+                      disc_batch=FLAGS.disc_batch)
+
+
+def guarded(main):
+    """absl main whose GandefError becomes one 'error:' line and exit status 2."""
+
+    def wrapped(argv):
+        if len(argv) > 1:
+            print(f"error: unexpected arguments {argv[1:]}", file=sys.stderr)
+            sys.exit(2)
+        try:
+            main(argv)
+        except GandefError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapped

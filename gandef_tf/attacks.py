@@ -1,0 +1,146 @@
+"""CleverHans' FGSM, BIM and PGD with the paper's settings, one registry per dataset.
+
+    from gandef_tf.attacks import get_spec, make_attack
+    spec = get_spec("mnist", "pgd1")          # 40 steps of 0.01 in an eps=0.3 ball
+    attack = make_attack(classifier, spec)    # compiled once per batch shape
+    x_adv = attack(x, y)                      # true labels always; checked against eps
+
+Every attack is CleverHans' own function, called with the true labels (no label
+leaking), the model in inference mode (`training=False`) and CleverHans' sanity checks
+off (they fail inside tf.function); `check_batch` enforces the threat model instead.
+"""
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+from cleverhans.tf2.attacks.basic_iterative_method import basic_iterative_method
+from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method
+from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
+from cleverhans.tf2.utils import clip_eta, random_lp_vector
+
+from gandef_tf import GandefError
+
+KINDS = ("fgsm", "bim", "pgd", "fgsm_rs")
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackSpec:
+    kind: str  # fgsm | bim | pgd | fgsm_rs (Wong et al. 2020; a cheap training attack)
+    eps: float
+    eps_iter: Optional[float] = None
+    nb_iter: int = 1
+    rand_init: bool = False
+    label: str = ""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise GandefError(f"unknown attack kind {self.kind!r}; choose from {KINDS}")
+        if not 0 < self.eps <= 1:
+            raise GandefError(f"attack eps must be in (0, 1], got {self.eps}")
+        if self.eps_iter is not None and not 0 < self.eps_iter <= 1:
+            raise GandefError(f"attack step must be in (0, 1], got {self.eps_iter}")
+        if self.nb_iter < 1:
+            raise GandefError(f"attack iterations must be >= 1, got {self.nb_iter}")
+
+
+def _paper(eps, bim_step, pgd_step, pgd1_iter, pgd2_iter):
+    return {
+        "fgsm": AttackSpec("fgsm", eps, label="FGSM"),
+        "bim": AttackSpec("bim", eps, bim_step, 10, label="BIM"),  # CleverHans v2.1 default
+        "pgd1": AttackSpec("pgd", eps, pgd_step, pgd1_iter, True, label="PGD-1"),
+        "pgd2": AttackSpec("pgd", eps, pgd_step, pgd2_iter, True, label="PGD-2"),
+        # Not in the paper: FGSM from a random start, step 1.25 eps, for cheap training.
+        "fgsm_rs": AttackSpec("fgsm_rs", eps, 1.25 * eps, 1, True, label="FGSM-RS"),
+    }
+
+
+REGISTRY = {
+    "mnist": _paper(0.3, 0.05, 0.01, 40, 80),
+    "cifar10": _paper(8 / 255, 2 / 255, 2 / 255, 7, 20),
+}
+
+
+def get_spec(dataset, name, eps=None, eps_iter=None, iter_cap=None):
+    """The registry's spec, with a config's eps / step / iteration-cap overrides applied."""
+    if dataset not in REGISTRY:
+        raise GandefError(f"unknown dataset {dataset!r}; choose from {tuple(REGISTRY)}")
+    if name not in REGISTRY[dataset]:
+        raise GandefError(f"unknown attack {name!r}; choose from {tuple(REGISTRY[dataset])}")
+    spec = REGISTRY[dataset][name]
+    changes = {}
+    if eps is not None:
+        changes["eps"] = eps
+        if spec.kind == "fgsm_rs":
+            changes["eps_iter"] = 1.25 * eps
+    if eps_iter is not None and spec.eps_iter is not None:
+        changes["eps_iter"] = eps_iter
+    if iter_cap is not None:
+        changes["nb_iter"] = min(spec.nb_iter, iter_cap)
+    return dataclasses.replace(spec, **changes) if changes else spec
+
+
+def spec_for(cfg, name):
+    return get_spec(cfg.dataset, name, cfg.eps, cfg.eps_iter, cfg.attack_iter_cap)
+
+
+def generate(model_fn, x, y, spec):
+    """Adversarial examples for logits function model_fn; pure, usable inside train_step."""
+    common = dict(norm=np.inf, clip_min=0.0, clip_max=1.0, y=y)
+    if spec.kind == "fgsm":
+        x_adv = fast_gradient_method(model_fn, x, spec.eps, sanity_checks=False, **common)
+    elif spec.kind == "bim":
+        x_adv = basic_iterative_method(model_fn, x, spec.eps, spec.eps_iter, spec.nb_iter,
+                                       targeted=False, sanity_checks=False, **common)
+    elif spec.kind == "pgd":
+        x_adv = projected_gradient_descent(model_fn, x, spec.eps, spec.eps_iter, spec.nb_iter,
+                                           rand_init=spec.rand_init, sanity_checks=False,
+                                           **common)
+    else:  # fgsm_rs: CleverHans' PGD asserts eps_iter <= eps, so compose its pieces
+        eta = random_lp_vector(tf.shape(x), np.inf, tf.cast(spec.eps, x.dtype), dtype=x.dtype)
+        x_adv = tf.clip_by_value(x + eta, 0.0, 1.0)
+        x_adv = fast_gradient_method(model_fn, x_adv, spec.eps_iter, sanity_checks=False,
+                                     **common)
+        x_adv = tf.clip_by_value(x + clip_eta(x_adv - x, np.inf, spec.eps), 0.0, 1.0)
+    return tf.stop_gradient(x_adv)
+
+
+def assert_in_threat_model(x, x_adv, eps):
+    """Graph-side check for training: raises InvalidArgumentError on a violation."""
+    checks = [
+        tf.debugging.assert_less_equal(tf.reduce_max(tf.abs(x_adv - x)), eps + 1e-6,
+                                       message="adversarial perturbation exceeds eps"),
+        tf.debugging.assert_greater_equal(tf.reduce_min(x_adv), 0.0, message="x_adv < 0"),
+        tf.debugging.assert_less_equal(tf.reduce_max(x_adv), 1.0, message="x_adv > 1"),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.debugging.check_numerics(x_adv, "x_adv has NaN or Inf")
+
+
+def check_batch(x, x_adv, eps):
+    """Evaluation refuses a batch outside the threat model (MadryLab's rule)."""
+    x, x_adv = np.asarray(x), np.asarray(x_adv)
+    if not np.all(np.isfinite(x_adv)):
+        raise GandefError("attack produced NaN or Inf values")
+    dist = float(np.max(np.abs(x_adv - x))) if x.size else 0.0
+    if dist > eps + 1e-6:
+        raise GandefError(f"attack perturbation {dist:.6f} exceeds eps {eps:.6f}")
+    if x_adv.size and (x_adv.min() < 0.0 or x_adv.max() > 1.0):
+        raise GandefError("attack produced pixels outside [0, 1]")
+    return x_adv
+
+
+def make_attack(model, spec):
+    """A compiled attack against a Keras classifier: (x, y) -> checked x_adv (numpy)."""
+
+    @tf.function(reduce_retracing=True)
+    def run(x, y):
+        return generate(lambda t: model(t, training=False), x, y, spec)
+
+    def attack(x, y):
+        x = tf.convert_to_tensor(x, tf.float32)
+        y = tf.convert_to_tensor(y, tf.int32)
+        return check_batch(x.numpy(), run(x, y).numpy(), spec.eps)
+
+    return attack

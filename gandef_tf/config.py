@@ -1,0 +1,164 @@
+"""One frozen config per run; presets are data.
+
+    from gandef_tf.config import get_config
+    cfg = get_config("quick", "mnist", "gandef", seed=0)
+    print(cfg.epochs, deviations(cfg))
+
+`paper` holds the values of ../shared/REFERENCE.md (paper, then the authors' and the
+baselines' own code); `quick` is a CPU-affordable MNIST reproduction; `smoke` runs in
+seconds for tests. Every difference from `paper` is listed by `deviations()`, so no
+output can pass a reduced run off as the paper's scale.
+"""
+
+import dataclasses
+from typing import Optional
+
+from gandef_tf import GandefError
+
+DATASETS = ("mnist", "cifar10")
+METHODS = ("vanilla", "pure_pgd", "mix_pgd", "logit_pairing", "gandef", "gandef_v1")
+PRESETS = ("paper", "quick", "smoke")
+EVAL_ATTACKS = ("fgsm", "bim", "pgd1", "pgd2")
+GANDEF_METHODS = ("gandef", "gandef_v1")
+# Fields that change how saved predictions are scored or batched, not what was trained
+# or attacked; a finished run may be re-scored with other values.
+EVAL_ONLY_FIELDS = ("threshold", "eval_batch_size")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    preset: str
+    dataset: str
+    method: str
+    seed: int = 0
+    data_seed: int = 0  # draws the train/test subsets: the same for every method and seed
+    n_train: Optional[int] = None  # None: the whole training set
+    n_test: Optional[int] = None  # None: the whole test set
+    batch_size: int = 128  # original examples per step (mixed methods add as many adversarial)
+    epochs: int = 1
+    optimizer: str = "adam"  # adam | sgd (momentum)
+    lr: float = 1e-4
+    lr_boundaries: tuple = ()  # optimizer steps where the learning rate drops ...
+    lr_values: tuple = ()  # ... to these values
+    momentum: float = 0.9
+    weight_decay: float = 0.0  # coefficient of sum(tf.nn.l2_loss(kernel)) over classifier kernels
+    augment: bool = False  # pad-4 random crop + horizontal flip (CIFAR-10)
+    train_attack: str = "pgd1"  # a name in attacks.REGISTRY[dataset]
+    eps: Optional[float] = None  # overrides the registry's eps for every attack
+    eps_iter: Optional[float] = None  # overrides the registry's step size for every attack
+    attack_iter_cap: Optional[int] = None  # caps every attack's iterations (smoke only)
+    alp_weight: float = 1.0  # lambda of logit pairing
+    gamma: float = 2.0  # GanDef trade-off
+    disc_steps: int = 1  # k of Algorithm 1
+    disc_lr: float = 1e-3
+    disc_batch: str = "fresh"  # fresh: a new batch + PGD for each D step (Algorithm 1) | reuse
+    threshold: float = 0.5  # GanDef-Comb
+    eval_attacks: tuple = EVAL_ATTACKS
+    eval_batch_size: int = 250
+
+    def __post_init__(self):
+        _check(self.dataset in DATASETS, f"unknown dataset {self.dataset!r}; choose from {DATASETS}")
+        _check(self.method in METHODS, f"unknown method {self.method!r}; choose from {METHODS}")
+        _check(self.preset in PRESETS, f"unknown preset {self.preset!r}; choose from {PRESETS}")
+        for name in ("eps", "eps_iter"):
+            v = getattr(self, name)
+            _check(v is None or 0 < v <= 1, f"{name} must be in (0, 1], got {v}")
+        _check(0 <= self.threshold <= 1, f"threshold must be in [0, 1], got {self.threshold}")
+        _check(self.optimizer in ("adam", "sgd"), f"unknown optimizer {self.optimizer!r}")
+        _check(self.disc_batch in ("fresh", "reuse"), f"disc_batch must be fresh or reuse")
+        _check(self.batch_size > 0 and self.epochs > 0 and self.disc_steps > 0,
+               "batch_size, epochs and disc_steps must be positive")
+        _check(len(self.lr_boundaries) + 1 == len(self.lr_values) or not self.lr_boundaries,
+               "lr_values needs one more entry than lr_boundaries")
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - fields
+        _check(not unknown, f"unknown config fields {sorted(unknown)}")
+        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**d)
+
+    @property
+    def is_gandef(self):
+        return self.method in GANDEF_METHODS
+
+
+def _check(ok, msg):
+    if not ok:
+        raise GandefError(msg)
+
+
+# --- paper: REFERENCE.md sections 1 and 3 ---------------------------------------------
+_MADRY_MNIST = dict(optimizer="adam", lr=1e-4, batch_size=50, epochs=84)  # 100k steps of 50
+_MADRY_CIFAR = dict(optimizer="sgd", lr=0.1, lr_boundaries=(40000, 60000),
+                    lr_values=(0.1, 0.01, 0.001), momentum=0.9, batch_size=128,
+                    epochs=205, weight_decay=2e-4, augment=True)  # 80k steps of 128
+_GANDEF = dict(optimizer="adam", lr=1e-4, disc_lr=1e-3, gamma=2.0, disc_steps=1, batch_size=128)
+
+_PAPER = {
+    "mnist": {
+        "vanilla": dict(_GANDEF, epochs=80),
+        "pure_pgd": _MADRY_MNIST,
+        "mix_pgd": _MADRY_MNIST,
+        "logit_pairing": dict(_MADRY_MNIST, alp_weight=1.0),
+        "gandef": dict(_GANDEF, epochs=80),
+        "gandef_v1": dict(_GANDEF, epochs=80),
+    },
+    "cifar10": {
+        "vanilla": _MADRY_CIFAR,
+        "pure_pgd": _MADRY_CIFAR,
+        "mix_pgd": _MADRY_CIFAR,
+        "logit_pairing": dict(_MADRY_CIFAR, alp_weight=0.01),
+        "gandef": dict(_GANDEF, epochs=350, weight_decay=1e-3, augment=True),
+        "gandef_v1": dict(_GANDEF, epochs=350, weight_decay=1e-3, augment=True),
+    },
+}
+
+# --- quick: MNIST on 2 CPU cores; see README "Deviations and assumptions" -------------
+_QUICK = {
+    "mnist": dict(optimizer="adam", lr=1e-3, lr_boundaries=(), lr_values=(), batch_size=128,
+                  epochs=2, n_test=1000, train_attack="fgsm_rs"),
+    "cifar10": dict(n_train=1000, n_test=100, epochs=1, lr_boundaries=(), lr_values=()),
+}
+_QUICK_METHOD = {"vanilla": dict(epochs=1, train_attack="pgd1")}
+
+# --- smoke: seconds per method, for tests ------------------------------------------------
+_SMOKE = dict(n_train=256, n_test=64, batch_size=32, epochs=2, train_attack="fgsm_rs",
+              attack_iter_cap=2, lr=1e-3, lr_boundaries=(), lr_values=(), eval_batch_size=32)
+
+
+def paper_values(dataset, method):
+    _check(dataset in DATASETS, f"unknown dataset {dataset!r}; choose from {DATASETS}")
+    _check(method in METHODS, f"unknown method {method!r}; choose from {METHODS}")
+    return dict(_PAPER[dataset][method])
+
+
+def get_config(preset, dataset, method, seed=0, **overrides):
+    """The config of one run: preset values, then explicit overrides (None = keep)."""
+    _check(preset in PRESETS, f"unknown preset {preset!r}; choose from {PRESETS}")
+    values = paper_values(dataset, method)
+    if preset == "quick":
+        values.update(_QUICK[dataset])
+        if dataset == "mnist":
+            values.update(_QUICK_METHOD.get(method, {}))
+    elif preset == "smoke":
+        values.update(_SMOKE)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Config(preset=preset, dataset=dataset, method=method, seed=seed, **values)
+
+
+def deviations(cfg):
+    """Human-readable differences between cfg and the paper preset of the same run."""
+    paper = get_config("paper", cfg.dataset, cfg.method, cfg.seed)
+    out = []
+    for f in dataclasses.fields(Config):
+        if f.name in ("preset",) + EVAL_ONLY_FIELDS:
+            continue
+        ours, theirs = getattr(cfg, f.name), getattr(paper, f.name)
+        if ours != theirs:
+            out.append(f"{f.name}={ours!r} (paper: {theirs!r})")
+    return out

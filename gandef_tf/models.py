@@ -1,0 +1,74 @@
+"""The paper's networks (Tables 3 and 4) and GanDef's discriminator; all output logits.
+
+    from gandef_tf.models import build_classifier, build_discriminator
+    clf = build_classifier("mnist")        # LeNet, 3,274,634 parameters
+    disc = build_discriminator()           # Dense32-ReLU-Dense64-ReLU-Dense1, 2,529
+    logits = clf(x, training=False)        # x: float32 NHWC in [0, 1]
+"""
+
+import keras
+from keras import layers
+
+from gandef_tf import GandefError
+
+INPUT_SHAPES = {"mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
+NUM_CLASSES = 10
+
+
+def lenet(num_classes=NUM_CLASSES):
+    """Table 3: Madry et al.'s MNIST network, Keras default (Glorot uniform) init."""
+    x = inputs = keras.Input(INPUT_SHAPES["mnist"], name="image")
+    x = layers.Conv2D(32, 5, padding="same", name="conv1")(x)
+    x = layers.MaxPooling2D(2, 2, name="pool1")(x)
+    x = layers.ReLU(name="relu1")(x)
+    x = layers.Conv2D(64, 5, padding="same", name="conv2")(x)
+    x = layers.MaxPooling2D(2, 2, name="pool2")(x)
+    x = layers.ReLU(name="relu2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(1024, name="fc1")(x)
+    x = layers.ReLU(name="relu3")(x)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name="lenet")
+
+
+def all_cnn(num_classes=NUM_CLASSES):
+    """Table 4: allCNN with He init and real dropout (the authors' code never ran it)."""
+
+    def conv(x, filters, size, padding, name):
+        x = layers.Conv2D(filters, size, padding=padding, kernel_initializer="he_normal",
+                          name=name)(x)
+        return layers.ReLU(name=name + "_relu")(x)
+
+    x = inputs = keras.Input(INPUT_SHAPES["cifar10"], name="image")
+    x = layers.Dropout(0.2, name="drop0")(x)
+    for i in range(3):
+        x = conv(x, 96, 3, "same", f"conv1_{i + 1}")
+    x = layers.MaxPooling2D(2, 2, name="pool1")(x)
+    x = layers.Dropout(0.5, name="drop1")(x)
+    for i in range(3):
+        x = conv(x, 192, 3, "same", f"conv2_{i + 1}")
+    x = layers.MaxPooling2D(2, 2, name="pool2")(x)
+    x = layers.Dropout(0.5, name="drop2")(x)
+    x = conv(x, 192, 3, "valid", "conv3_1")
+    x = conv(x, 192, 1, "same", "conv3_2")
+    x = conv(x, 192, 1, "same", "conv3_3")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name="all_cnn")
+
+
+def build_classifier(dataset):
+    if dataset == "mnist":
+        return lenet()
+    if dataset == "cifar10":
+        return all_cnn()
+    raise GandefError(f"unknown dataset {dataset!r}; choose from {tuple(INPUT_SHAPES)}")
+
+
+def build_discriminator(num_classes=NUM_CLASSES):
+    """Reads the classifier's logits; outputs one logit for 'the input was adversarial'."""
+    z = inputs = keras.Input((num_classes,), name="classifier_logits")
+    z = layers.Dense(32, activation="relu", name="d_fc1")(z)
+    z = layers.Dense(64, activation="relu", name="d_fc2")(z)
+    out = layers.Dense(1, name="d_logit")(z)
+    return keras.Model(inputs, out, name="discriminator")

@@ -1,0 +1,174 @@
+"""Run and results folders, provenance, atomic writes and checkpoints.
+
+    from gandef_tf import runs
+    rdir = runs.prepare(cfg)                  # refuses a folder made with another config
+    epoch = runs.load_checkpoint(rdir, trainer)
+    runs.save_checkpoint(rdir, trainer, epoch, elapsed)
+
+Heavy state (checkpoints, .keras models) lives in runs/<preset>/<dataset>/<method>/seed<k>/
+($GANDEF_RUNS_DIR); the small files that tables and figures are made from live in
+results/<same>/ ($GANDEF_RESULTS_DIR) and are meant to be committed.
+"""
+
+import datetime
+import io
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from gandef_tf import GandefError
+from gandef_tf.config import EVAL_ONLY_FIELDS, Config
+
+
+def _sub(cfg):
+    return Path(cfg.preset) / cfg.dataset / cfg.method / f"seed{cfg.seed}"
+
+
+def run_dir(cfg):
+    return Path(os.environ.get("GANDEF_RUNS_DIR", "runs")) / _sub(cfg)
+
+
+def results_dir(cfg):
+    return Path(os.environ.get("GANDEF_RESULTS_DIR", "results")) / _sub(cfg)
+
+
+def atomic_write(path, data):
+    """Write bytes or text so that a reader sees the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path, obj):
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def save_npz(path, **arrays):
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write(path, buf.getvalue())
+
+
+def read_json(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise GandefError(f"cannot read {path}: {e}") from None
+
+
+def commit():
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, cwd=Path(__file__).parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10,
+                               cwd=Path(__file__).parent).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except OSError:
+        return "unknown"
+
+
+def device():
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                 for g in gpus]
+        return f"{len(gpus)}x GPU ({', '.join(names)})"
+    return f"CPU ({os.cpu_count()} cores, {platform.machine()})"
+
+
+def provenance():
+    import cleverhans
+    import keras
+    import tensorflow as tf
+
+    return {
+        "commit": commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "cleverhans": getattr(cleverhans, "__version__", "4.0.0"),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "device": device(),
+    }
+
+
+def same_run(a, b):
+    """Two configs train and attack the same way (scoring-only fields may differ)."""
+    strip = lambda d: {k: v for k, v in d.items() if k not in EVAL_ONLY_FIELDS}
+    return strip(a.to_dict()) == strip(b.to_dict())
+
+
+def prepare(cfg):
+    """Create the run folder, or check that the one there was made with this config."""
+    rdir, path = run_dir(cfg), run_dir(cfg) / "config.json"
+    if path.exists():
+        stored = read_json(path).get("config")
+        try:
+            stored_cfg = Config.from_dict(stored or {})
+        except (GandefError, TypeError) as e:
+            raise GandefError(f"{path} holds an unreadable config ({e}); move the folder away") from None
+        if not same_run(stored_cfg, cfg):
+            diff = sorted(k for k, v in cfg.to_dict().items()
+                          if stored_cfg.to_dict().get(k) != v and k not in EVAL_ONLY_FIELDS)
+            raise GandefError(f"{rdir} was made with another config (differs in {', '.join(diff)}); "
+                              "use another --seed, set GANDEF_RUNS_DIR, or move that folder away")
+        return rdir
+    write_json(path, {"config": cfg.to_dict(), **provenance()})
+    return rdir
+
+
+def save_checkpoint(rdir, trainer, epoch, elapsed):
+    arrays = {"epoch": np.int64(epoch), "elapsed": np.float64(elapsed)}
+    for prefix, variables in _state(trainer).items():
+        for i, v in enumerate(variables):
+            arrays[f"{prefix}/{i}"] = v.numpy()
+    save_npz(Path(rdir) / "checkpoint.npz", **arrays)
+
+
+def load_checkpoint(rdir, trainer):
+    """(epoch, elapsed seconds) restored into trainer; (0, 0.0) when none was saved."""
+    path = Path(rdir) / "checkpoint.npz"
+    if not path.exists():
+        return 0, 0.0
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        for prefix, variables in _state(trainer).items():
+            if sum(k.startswith(prefix + "/") for k in arrays) != len(variables):
+                raise ValueError(f"{prefix} holds a different number of variables")
+            for i, v in enumerate(variables):
+                v.assign(arrays[f"{prefix}/{i}"])
+        return int(arrays["epoch"]), float(arrays["elapsed"])
+    except Exception as e:  # any failure to read or fit is a corrupt checkpoint
+        raise GandefError(f"corrupt checkpoint {path} ({type(e).__name__}: {e}); "
+                          "delete it to retrain from scratch") from None
+
+
+def _state(trainer):
+    """Every variable a resume needs, optimizers built first so their slots exist."""
+    pairs = [("classifier", trainer.classifier, trainer.optimizer)]
+    if hasattr(trainer, "discriminator"):
+        pairs.append(("discriminator", trainer.discriminator, trainer.d_optimizer))
+    state = {}
+    for name, model, optimizer in pairs:
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        state[name] = model.weights
+        state[name + "_optimizer"] = optimizer.variables
+    return state

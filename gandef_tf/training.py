@@ -1,0 +1,159 @@
+"""Train one run with fit(), checkpointing every epoch and resuming after an interruption.
+
+    from gandef_tf.config import get_config
+    from gandef_tf.training import train
+    classifier, discriminator, seconds = train(get_config("smoke", "mnist", "gandef"))
+
+A finished run is reused (its classifier.keras / discriminator.keras are loaded); a run
+that stopped mid-way resumes from its last finished epoch; a NaN loss stops training
+with an error and keeps the last good checkpoint.
+"""
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from gandef_tf import GandefError, data, runs
+from gandef_tf.config import deviations
+from gandef_tf.methods import build_trainer
+
+HISTORY_FIELDS = ("epoch", "loss", "accuracy", "d_loss", "d_accuracy", "test_loss",
+                  "test_accuracy", "seconds")
+
+
+def load_data(cfg):
+    return data.load(cfg.dataset, n_train=cfg.n_train, n_test=cfg.n_test, seed=cfg.data_seed)
+
+
+def _augment(x, y):
+    """Madry's CIFAR-10 augmentation: zero-pad 4, random 32x32 crop, random flip."""
+    x = tf.image.resize_with_crop_or_pad(x, 40, 40)
+    x = tf.image.random_crop(x, tf.concat([tf.shape(x)[:1], [32, 32, 3]], 0))
+    return tf.image.random_flip_left_right(x), y
+
+
+def _stream(x, y, batch, seed, augment, repeat=False):
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
+    ds = ds.repeat() if repeat else ds
+    ds = ds.batch(batch, drop_remainder=True)
+    return ds.map(_augment, num_parallel_calls=tf.data.AUTOTUNE) if augment else ds
+
+
+def make_datasets(cfg, train_data, test_data):
+    """(train, test) tf.data pipelines; GanDef's train batches carry an independent stream
+    of k batches for the discriminator steps (Algorithm 1: freshly sampled)."""
+    (x, y), (x_te, y_te) = train_data, test_data
+    if len(x) < cfg.batch_size * cfg.disc_steps:
+        raise GandefError(f"{len(x)} training examples are fewer than one batch")
+    train = _stream(x, y, cfg.batch_size, cfg.seed, cfg.augment)
+    if cfg.is_gandef:
+        disc = _stream(x, y, cfg.batch_size * cfg.disc_steps, cfg.seed + 10_000, cfg.augment,
+                       repeat=True)
+        train = tf.data.Dataset.zip((train, disc))
+    test = tf.data.Dataset.from_tensor_slices((x_te, y_te)).batch(cfg.eval_batch_size)
+    return train.prefetch(tf.data.AUTOTUNE), test.prefetch(tf.data.AUTOTUNE)
+
+
+class RunCallback(keras.callbacks.Callback):
+    """Per epoch: history row, checkpoint, atomically. A NaN loss stops before saving."""
+
+    def __init__(self, cfg, rdir, rows, elapsed):
+        super().__init__()
+        self.cfg, self.rdir, self.rows, self.elapsed = cfg, rdir, rows, elapsed
+        self.nan_at = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.start = epoch, time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.nan_at is None and not all(math.isfinite(float(v)) for v in (logs or {}).values()):
+            self.nan_at = (self.epoch + 1, batch + 1)
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.nan_at is not None:
+            return
+        seconds = time.time() - self.start
+        self.elapsed += seconds
+        logs = dict(logs or {})
+        row = {k: logs.get(k, "") for k in ("loss", "accuracy", "d_loss", "d_accuracy")}
+        row.update(epoch=epoch + 1, test_loss=logs.get("val_loss", ""),
+                   test_accuracy=logs.get("val_accuracy", ""), seconds=round(seconds, 2))
+        self.rows.append({k: _fmt(v) for k, v in row.items()})
+        runs.save_checkpoint(self.rdir, self.model, epoch + 1, self.elapsed)
+        write_history(self.cfg, self.rows)
+
+
+def _fmt(v):
+    return f"{float(v):.6g}" if v != "" else ""
+
+
+def write_history(cfg, rows):
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, HISTORY_FIELDS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    runs.atomic_write(runs.results_dir(cfg) / "history.csv", buf.getvalue())
+
+
+def read_history(path):
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def load_finished(cfg):
+    """(classifier, discriminator or None, train_seconds) of a finished run, else None."""
+    rdir = runs.run_dir(cfg)
+    done = rdir / "train.json"
+    if not done.exists():
+        return None
+    try:
+        clf = keras.models.load_model(rdir / "classifier.keras")
+        disc = keras.models.load_model(rdir / "discriminator.keras") if cfg.is_gandef else None
+    except Exception as e:
+        raise GandefError(f"cannot load the finished models in {rdir} ({e})") from None
+    return clf, disc, runs.read_json(done)["train_seconds"]
+
+
+def train(cfg, verbose=1):
+    """Train (or resume, or reuse) the run of cfg; returns (classifier, discriminator, s)."""
+    rdir = runs.prepare(cfg)
+    finished = load_finished(cfg)
+    if finished:
+        return finished
+    for line in deviations(cfg):
+        print(f"[{cfg.preset}] deviation from the paper: {line}")
+    keras.utils.set_random_seed(cfg.seed)
+    trainer = build_trainer(cfg)
+    train_ds, test_ds = make_datasets(cfg, *load_data(cfg))
+    start_epoch, elapsed = runs.load_checkpoint(rdir, trainer)
+    rows = [r for r in read_history(runs.results_dir(cfg) / "history.csv")
+            if int(r["epoch"]) <= start_epoch]
+    runs.write_json(runs.results_dir(cfg) / "config.json",
+                    {"config": cfg.to_dict(), "deviations": deviations(cfg), **runs.provenance()})
+    callback = RunCallback(cfg, rdir, rows, elapsed)
+    if start_epoch < cfg.epochs:
+        if start_epoch:
+            print(f"[{cfg.preset}] resuming {rdir} from epoch {start_epoch}")
+        trainer.fit(train_ds, epochs=cfg.epochs, initial_epoch=start_epoch,
+                    validation_data=test_ds, callbacks=[callback], verbose=verbose)
+    if callback.nan_at:
+        raise GandefError(f"loss became NaN at epoch {callback.nan_at[0]}, batch "
+                          f"{callback.nan_at[1]}; kept the checkpoint of epoch "
+                          f"{runs.load_checkpoint(rdir, trainer)[0]} in {rdir}")
+    disc = getattr(trainer, "discriminator", None)
+    for name, model in (("classifier", trainer.classifier), ("discriminator", disc)):
+        if model is not None:
+            tmp = rdir / f"{name}.tmp.keras"
+            model.save(tmp)
+            tmp.replace(rdir / f"{name}.keras")
+    runs.write_json(rdir / "train.json", {"train_seconds": callback.elapsed, "epochs": cfg.epochs})
+    return trainer.classifier, disc, callback.elapsed
