@@ -13,3 +13,14 @@ install:
 
 test:
 	$(PYTHON) -m pytest -q
+
+ALL_METHODS = $(METHODS) gandef_v1
+comma = ,
+SEED_LIST = $(subst $(comma), ,$(SEEDS))
+
+.PHONY: results
+# Train (or resume, or reuse) and evaluate every run that the tables and figures read.
+results:
+	@set -e; for d in $(DATASETS); do for m in $(ALL_METHODS); do for s in $(SEED_LIST); do \
+	  $(PYTHON) -m experiments.evaluate --preset=$(PRESET) --dataset=$$d --method=$$m --seed=$$s --verbose=2; \
+	done; done; done

@@ -120,8 +120,9 @@ _PAPER = {
 
 # --- quick: MNIST on 2 CPU cores; see README "Deviations and assumptions" -------------
 _QUICK = {
-    "mnist": dict(optimizer="adam", lr=1e-3, lr_boundaries=(), lr_values=(), batch_size=128,
-                  epochs=2, n_test=1000, train_attack="fgsm_rs"),
+    "mnist": dict(optimizer="adam", lr=1e-3, disc_lr=1e-2, lr_boundaries=(), lr_values=(),
+                  batch_size=128, epochs=2, n_test=500, train_attack="pgd_fast",
+                  disc_batch="reuse"),
     "cifar10": dict(n_train=1000, n_test=100, epochs=1, lr_boundaries=(), lr_values=()),
 }
 _QUICK_METHOD = {"vanilla": dict(epochs=1, train_attack="pgd1")}
