@@ -143,7 +143,7 @@ def train(cfg, verbose=1):
     if start_epoch < cfg.epochs:
         if start_epoch:
             print(f"[{cfg.preset}] resuming {rdir} from epoch {start_epoch}")
-        trainer.fit(train_ds, epochs=cfg.epochs, initial_epoch=start_epoch,
+        trainer.fit(train_ds, epochs=cfg.epochs, initial_epoch=start_epoch, shuffle=False,
                     validation_data=test_ds, callbacks=[callback], verbose=verbose)
     if callback.nan_at:
         raise GandefError(f"loss became NaN at epoch {callback.nan_at[0]}, batch "
