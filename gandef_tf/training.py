@@ -10,6 +10,7 @@ with an error and keeps the last good checkpoint.
 """
 
 import csv
+import dataclasses
 import io
 import math
 import time
@@ -19,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from gandef_tf import GandefError, data, runs
+from gandef_tf.attacks import spec_for
 from gandef_tf.config import deviations
 from gandef_tf.methods import build_trainer
 
@@ -57,6 +59,27 @@ def make_datasets(cfg, train_data, test_data):
         train = tf.data.Dataset.zip((train, disc))
     test = tf.data.Dataset.from_tensor_slices((x_te, y_te)).batch(cfg.eval_batch_size)
     return train.prefetch(tf.data.AUTOTUNE), test.prefetch(tf.data.AUTOTUNE)
+
+
+class EpsRamp(keras.callbacks.Callback):
+    """Grows the training attack's eps (and step) linearly to its full value over the
+    first cfg.eps_ramp_steps optimizer steps, in `stages` steps; each stage retraces the
+    train step because CleverHans takes eps as a Python number."""
+
+    def __init__(self, cfg, stages=10):
+        super().__init__()
+        self.cfg, self.stages, self.stage = cfg, stages, None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        stage = min(self.stages, step * self.stages // self.cfg.eps_ramp_steps + 1)
+        if stage != self.stage:
+            self.stage = stage
+            full = spec_for(self.cfg, self.cfg.train_attack)
+            frac = stage / self.stages
+            self.model.attack_spec = dataclasses.replace(
+                full, eps=full.eps * frac, eps_iter=full.eps_iter and full.eps_iter * frac)
+            self.model.make_train_function(force=True)
 
 
 class RunCallback(keras.callbacks.Callback):
@@ -140,11 +163,12 @@ def train(cfg, verbose=1):
     runs.write_json(runs.results_dir(cfg) / "config.json",
                     {"config": cfg.to_dict(), "deviations": deviations(cfg), **runs.provenance()})
     callback = RunCallback(cfg, rdir, rows, elapsed)
+    callbacks = [callback] + ([EpsRamp(cfg)] if cfg.eps_ramp_steps else [])
     if start_epoch < cfg.epochs:
         if start_epoch:
             print(f"[{cfg.preset}] resuming {rdir} from epoch {start_epoch}")
         trainer.fit(train_ds, epochs=cfg.epochs, initial_epoch=start_epoch, shuffle=False,
-                    validation_data=test_ds, callbacks=[callback], verbose=verbose)
+                    validation_data=test_ds, callbacks=callbacks, verbose=verbose)
     if callback.nan_at:
         raise GandefError(f"loss became NaN at epoch {callback.nan_at[0]}, batch "
                           f"{callback.nan_at[1]}; kept the checkpoint of epoch "

@@ -1,0 +1,128 @@
+"""Speed, measured as ratios against a baseline run in the same process.
+
+    python -m experiments.bench                 # writes figures/bench.json and bench.md
+    python -m experiments.bench --out=figures/bench-gpu.json --steps=5
+
+Measures (1) the float32 matmul rate, (2) PGD-1 throughput of our compiled attack against
+a direct eager call of CleverHans' projected_gradient_descent on the same LeNet and batch,
+and the fraction of the matmul rate that our loop reaches (FLOPs of LeNet's forward and
+input-gradient passes), (3) training time per step of every method relative to mix_pgd
+(GanDef with a fresh discriminator batch, and with `disc_batch=reuse`), (4) evaluation
+throughput for Table 2 over all four attacks.
+"""
+
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
+
+from experiments import cli
+from gandef_tf import runs
+from gandef_tf.attacks import get_spec, make_attack
+from gandef_tf.config import get_config
+from gandef_tf.evaluate import predict
+from gandef_tf.methods import build_trainer
+from gandef_tf.models import build_classifier
+
+flags.DEFINE_integer("batch", 128, "Batch size for the attack and training measurements.")
+flags.DEFINE_integer("steps", 3, "Timed repetitions of each measurement (after a warm-up).")
+flags.DEFINE_string("train_attack", "pgd1", "Training attack for the per-method timings.")
+flags.DEFINE_integer("eval_examples", 128, "Test examples for the evaluation throughput.")
+flags.DEFINE_string("out", "figures/bench.json", "Where to write the JSON (and .md beside).")
+FLAGS = flags.FLAGS
+
+
+def timed(fn, steps):
+    """Best of `steps` timings after one warm-up call (tracing excluded)."""
+    fn()
+    best = float("inf")
+    for _ in range(steps):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def matmul_gflops(steps, n=2048):
+    a = tf.random.normal((n, n))
+    mm = tf.function(lambda: tf.reduce_sum(tf.matmul(a, a)))
+    return 2 * n**3 / timed(lambda: mm().numpy(), steps) / 1e9
+
+
+def forward_flops(model):
+    """Multiply-adds x 2 of LeNet's convolutions and dense layers, per example."""
+    total = 0
+    for layer in model.layers:
+        if hasattr(layer, "kernel"):
+            out = layer.output.shape[1:-1]
+            positions = int(np.prod(out)) if len(out) else 1
+            total += 2 * positions * int(np.prod(layer.kernel.shape))
+    return total
+
+
+def bench_pgd(batch, steps):
+    model = build_classifier("mnist")
+    spec = get_spec("mnist", "pgd1")
+    x = tf.random.uniform((batch, 28, 28, 1))
+    y = tf.random.uniform((batch,), maxval=10, dtype=tf.int32)
+    ours = make_attack(model, spec)
+    t_ours = timed(lambda: ours(x, y), steps)
+    fn = lambda t: model(t, training=False)
+    t_ch = timed(lambda: projected_gradient_descent(
+        fn, x, spec.eps, spec.eps_iter, spec.nb_iter, np.inf, clip_min=0.0, clip_max=1.0,
+        y=y, rand_init=True, sanity_checks=False).numpy(), max(1, steps - 1))
+    # An input-gradient pass costs about one forward pass (no weight gradients).
+    flops = 2 * forward_flops(model) * spec.nb_iter * batch
+    return {"pgd1_examples_per_s": batch / t_ours, "cleverhans_eager_examples_per_s": batch / t_ch,
+            "pgd1_vs_cleverhans_ratio": t_ch / t_ours, "pgd1_gflops": flops / t_ours / 1e9}
+
+
+def bench_training(batch, steps, attack):
+    x = np.random.default_rng(0).uniform(size=(batch * 2, 28, 28, 1)).astype(np.float32)
+    y = np.random.default_rng(1).integers(0, 10, batch * 2).astype(np.int32)
+    variants = [("vanilla", {}), ("pure_pgd", {}), ("mix_pgd", {}), ("logit_pairing", {}),
+                ("gandef", {"disc_batch": "fresh"}), ("gandef_reuse", {"disc_batch": "reuse"})]
+    seconds = {}
+    for name, extra in variants:
+        method = name.replace("_reuse", "")
+        cfg = get_config("paper", "mnist", method, batch_size=batch, train_attack=attack, **extra)
+        trainer = build_trainer(cfg)
+        step = tf.function(trainer.train_step)
+        data = (x[:batch], y[:batch])
+        data = (data, (x[batch:], y[batch:])) if cfg.is_gandef else data
+        seconds[name] = timed(lambda: step(data)["loss"].numpy(), steps)
+    return {f"{k}_vs_mix_pgd_time_ratio": v / seconds["mix_pgd"] for k, v in seconds.items()} | {
+        "train_step_seconds": seconds}
+
+
+def bench_eval(n, steps):
+    cfg = get_config("paper", "mnist", "vanilla", eval_batch_size=n)
+    model = build_classifier("mnist")
+    x = np.random.default_rng(2).uniform(size=(n, 28, 28, 1)).astype(np.float32)
+    y = np.random.default_rng(3).integers(0, 10, n).astype(np.int32)
+    t = timed(lambda: predict(model, None, x, y, cfg, verbose=0), max(1, steps - 2))
+    return {"eval_examples_per_s_all_attacks": n / t}
+
+
+def main(argv):
+    res = {"matmul_gflops": matmul_gflops(FLAGS.steps)}
+    res.update(bench_pgd(FLAGS.batch, FLAGS.steps))
+    res["pgd1_fraction_of_matmul_peak"] = res["pgd1_gflops"] / res["matmul_gflops"]
+    timings = bench_training(FLAGS.batch, FLAGS.steps, FLAGS.train_attack)
+    res.update(timings)
+    res["gandef_vs_mix_pgd_time_ratio"] = timings["gandef_vs_mix_pgd_time_ratio"]
+    res["gandef_reuse_vs_mix_pgd_time_ratio"] = timings["gandef_reuse_vs_mix_pgd_time_ratio"]
+    res.update(bench_eval(FLAGS.eval_examples, FLAGS.steps))
+    res.update(batch=FLAGS.batch, train_attack=FLAGS.train_attack, **runs.provenance())
+    runs.write_json(FLAGS.out, res)
+    rows = [f"| {k} | {v:.3g} |" for k, v in res.items() if isinstance(v, float)]
+    md = "\n".join([f"# Benchmark ({res['device']}, commit {res['commit']}, {res['date']})", "",
+                    "| measure | value |", "|---|---|", *rows]) + "\n"
+    runs.atomic_write(FLAGS.out.rsplit(".", 1)[0] + ".md", md)
+    print(md)
+
+
+if __name__ == "__main__":
+    app.run(cli.guarded(main))
