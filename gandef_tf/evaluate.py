@@ -94,7 +94,7 @@ def evaluate(cfg, verbose=1):
     classifier, discriminator, train_seconds = train(cfg, verbose=verbose)
     if res_path.exists() and pred_path.exists():
         old = runs.read_json(res_path)
-        if list(old.get("accuracy", {})) == ["original"] + list(cfg.eval_attacks):
+        if set(old.get("accuracy", {})) == {"original", *cfg.eval_attacks}:
             if old.get("comb", {}).get("threshold", cfg.threshold) == cfg.threshold:
                 return old
             new = results_dict(cfg, load_predictions(pred_path), train_seconds, old["eval_seconds"])
