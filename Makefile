@@ -24,3 +24,55 @@ results:
 	@set -e; for d in $(DATASETS); do for m in $(ALL_METHODS); do for s in $(SEED_LIST); do \
 	  $(PYTHON) -m experiments.evaluate --preset=$(PRESET) --dataset=$$d --method=$$m --seed=$$s --verbose=2; \
 	done; done; done
+
+# --- Tables and figures: train/evaluate what is missing (`results`), then render from the
+# saved runs into figures/$(PRESET)/ (Tables 3-4, being preset-free, into figures/).
+#   make table2 PRESET=quick DATASETS=mnist SEEDS=0,1     (comma or space separated)
+space := $(subst ,, )
+DATASET_LIST = $(subst $(comma), ,$(DATASETS))
+join_commas = $(subst $(space),$(comma),$(strip $(1)))
+RENDER_FLAGS = --preset=$(PRESET) --datasets=$(call join_commas,$(DATASET_LIST)) \
+	--seeds=$(call join_commas,$(SEED_LIST))
+# The runs each output reads; ALL_METHODS is overridden so `results` trains only these.
+TABLE2_METHODS = vanilla pure_pgd mix_pgd logit_pairing gandef
+FIG2_METHODS = pure_pgd mix_pgd logit_pairing gandef gandef_v1
+FIG4_METHODS = pure_pgd mix_pgd logit_pairing gandef
+
+# RESULTS_DONE=1 skips the `results` step (set by `all`, which runs it once for every output).
+need_results = $(if $(RESULTS_DONE),,$(MAKE) results PRESET=$(PRESET) SEEDS="$(SEED_LIST)" $(1))
+
+.PHONY: table2 fig2 fig3 fig4 table3 table4 all smoke
+table2 fig3:
+	$(call need_results,DATASETS="$(DATASET_LIST)" ALL_METHODS="$(TABLE2_METHODS)")
+	$(PYTHON) -m experiments.$@ $(RENDER_FLAGS)
+
+fig4:
+	$(call need_results,DATASETS="$(DATASET_LIST)" ALL_METHODS="$(FIG4_METHODS)")
+	$(PYTHON) -m experiments.fig4 $(RENDER_FLAGS)
+
+# Fig. 2 is MNIST only (as in the paper), whatever DATASETS says.
+fig2:
+	$(call need_results,DATASETS=mnist ALL_METHODS="$(FIG2_METHODS)")
+	$(PYTHON) -m experiments.convergence --preset=$(PRESET) --dataset=mnist --seeds=$(call join_commas,$(SEED_LIST))
+
+table3:
+	$(PYTHON) -m experiments.arch_tables --dataset=mnist
+
+table4:
+	$(PYTHON) -m experiments.arch_tables --dataset=cifar10
+
+# Every run once (Table 2's methods on DATASETS, plus Fig. 2's on MNIST), then every output.
+all:
+	$(call need_results,DATASETS="$(DATASET_LIST)" ALL_METHODS="$(TABLE2_METHODS)")
+	$(call need_results,DATASETS=mnist ALL_METHODS="$(if $(filter mnist,$(DATASET_LIST)),gandef_v1,$(FIG2_METHODS))")
+	$(MAKE) table2 fig2 fig3 fig4 table3 table4 PRESET=$(PRESET) DATASETS="$(DATASET_LIST)" SEEDS="$(SEED_LIST)" RESULTS_DONE=1
+
+# Every target end to end at the smoke preset, MNIST only (CIFAR-10's allCNN is far
+# slower on a CPU); Table 4 needs no training, so it is included.
+smoke:
+	$(MAKE) all PRESET=smoke DATASETS=mnist SEEDS="$(SEED_LIST)"
+
+.PHONY: bench
+# Speed as ratios against baselines measured in the same process (README, Performance).
+bench:
+	$(PYTHON) -m experiments.bench --out=figures/bench.json

@@ -1,0 +1,78 @@
+"""Fig. 3 of the paper: Table 2 as grouped bars, one panel per dataset.
+
+    python -m experiments.fig3 --preset=quick --datasets=mnist --seeds=0
+
+Writes figures/<preset>/fig3.{png,csv,json}. The bars are the numbers of table2.csv
+(computed by the same function, report.table2_cells); error bars are the sample std
+over seeds; the paper's values are drawn as black ticks, labelled as the paper's. A
+missing run has no bar and is listed in fig3.json, never drawn at a filled-in height.
+"""
+
+import numpy as np
+from absl import app
+
+from experiments import cli
+from experiments.table2 import define_flags, selection
+from gandef_tf import report
+from gandef_tf.report import COLUMN_NAMES, COLUMNS, DATASET_NAMES, EXAMPLE_NAMES, EXAMPLES, fmt
+
+
+def plot(datasets, cells):
+    plt = report.pyplot()
+
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(10, 3.6 * len(datasets)), squeeze=False)
+    width = 0.8 / len(COLUMNS)
+    colors = plt.get_cmap("tab10").colors
+    for ax, d in zip(axes[:, 0], datasets):
+        mine = {(c["example"], c["column"]): c for c in cells if c["dataset"] == d}
+        for j, col in enumerate(COLUMNS):
+            xs = np.arange(len(EXAMPLES)) + (j - (len(COLUMNS) - 1) / 2) * width
+            got = [(x, mine[(e, col)]) for x, e in zip(xs, EXAMPLES) if mine[(e, col)]["mean"] is not None]
+            if got:
+                ax.bar([x for x, _ in got], [c["mean"] for _, c in got], width,
+                       yerr=[c["std"] if c["n"] > 1 else 0 for _, c in got],
+                       color=colors[j], label=COLUMN_NAMES[col], capsize=2)
+            ax.scatter(xs, [mine[(e, col)]["paper"] for e in EXAMPLES], marker="_", s=60,
+                       color="black", zorder=3, label="paper (Table 2)" if j == 0 else None)
+        if not any(c["mean"] is not None for c in mine.values()):
+            ax.text(0.5, 0.5, "no runs found: only the paper's values are shown",
+                    ha="center", transform=ax.transAxes, bbox=dict(facecolor="white"))
+        ax.set_xticks(range(len(EXAMPLES)), [EXAMPLE_NAMES[e] for e in EXAMPLES])
+        ax.set_ylim(0, 119)  # headroom for the legend above the bars
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{DATASET_NAMES[d]}")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7, ncol=7, loc="upper center")
+    fig.suptitle("Fig. 3: test accuracy on original and adversarial examples")
+    fig.tight_layout()
+    return fig
+
+
+def render(preset, datasets, seeds):
+    preset, datasets, seeds = report.check_selection(preset, datasets, seeds)
+    loaded = report.load_results(preset, datasets, seeds)
+    cells = report.table2_cells(loaded, datasets)
+    prov = report.provenance(preset, seeds, report.all_runs(loaded))
+    out_dir = report.figures_dir(preset)
+    paths = {k: out_dir / f"fig3.{k}" for k in ("png", "csv", "json")}
+    report.write_csv(paths["csv"], ("dataset", "examples", "method", "accuracy", "std",
+                                    "n_seeds", "paper"),
+                     [(DATASET_NAMES[c["dataset"]], EXAMPLE_NAMES[c["example"]],
+                       COLUMN_NAMES[c["column"]], fmt(c["mean"]),
+                       fmt(c["std"]) if c["n"] else "missing", c["n"], fmt(c["paper"]))
+                      for c in cells])
+    report.write_json(paths["json"], {
+        "provenance": prov, "units": "percent",
+        "missing": sorted({f"{c['dataset']}/{c['column']}" for c in cells if c["mean"] is None})})
+    report.save_figure(plot(datasets, cells), paths["png"], prov)
+    return paths
+
+
+def main(argv):
+    paths = render(*selection())
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(cli.guarded(main))

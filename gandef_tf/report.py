@@ -1,0 +1,292 @@
+"""Data behind the paper's tables and figures, from saved runs only (never retrains).
+
+    from gandef_tf import report
+    runs_ = report.load_results("quick", ["mnist"], [0])      # {dataset: {method: {seed: dict}}}
+    cells = report.table2_cells(runs_, ["mnist"])             # ours vs the paper, in %
+    rho = report.crossover(63.97, 73.56, 82.06, 48.33)      # 0.4176: paper, CIFAR10 PGD-2
+
+A run that is missing stays absent: nothing here fills, interpolates or borrows a number.
+Accuracies from results.json are fractions; everything returned here is in percent.
+CSV outputs hold data only (their headers are fixed); each has a JSON beside it whose
+`provenance` key names the preset, seeds, commits and dates, and every PNG and Markdown
+file carries the same as a footer line.
+"""
+
+import csv
+import datetime
+import io
+import json
+import os
+import re
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from gandef_tf import GandefError, runs
+from gandef_tf.config import DATASETS, METHODS, PRESETS
+
+EXAMPLES = ("original", "fgsm", "bim", "pgd1", "pgd2")
+EXAMPLE_NAMES = {"original": "Original", "fgsm": "FGSM", "bim": "BIM", "pgd1": "PGD-1",
+                 "pgd2": "PGD-2"}
+DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR10"}
+# Table 2's columns; "gandef_comb" is gandef's run scored with its discriminator.
+COLUMNS = ("vanilla", "pure_pgd", "mix_pgd", "logit_pairing", "gandef", "gandef_comb")
+COLUMN_NAMES = {"vanilla": "Vanilla", "pure_pgd": "Pure PGD", "mix_pgd": "Mix PGD",
+                "logit_pairing": "Logit Pairing", "gandef": "GanDef",
+                "gandef_comb": "GanDef-Comb", "gandef_v1": "GanDef V1"}
+
+# The PAPER's Table 2 (test accuracy, %), copied from shared/REFERENCE.md section 1.
+# Rows follow EXAMPLES, entries follow COLUMNS. Never mixed into our own numbers.
+PAPER_TABLE2 = {
+    "mnist": dict(zip(EXAMPLES, (
+        (98.70, 99.15, 99.17, 98.50, 99.10, 99.10),
+        (12.15, 97.60, 96.89, 97.00, 96.85, 96.85),
+        (1.07, 94.75, 94.58, 95.83, 94.28, 94.28),
+        (0.87, 95.60, 95.56, 96.34, 95.31, 95.21),
+        (0.93, 94.14, 93.99, 95.42, 93.62, 93.38)))),
+    "cifar10": dict(zip(EXAMPLES, (
+        (89.69, 82.06, 83.70, 84.21, 84.05, 63.97),
+        (18.43, 56.18, 52.21, 51.63, 54.14, 87.61),
+        (6.76, 49.21, 44.39, 44.09, 46.64, 76.02),
+        (6.48, 51.51, 47.11, 46.53, 49.21, 80.39),
+        (6.44, 48.33, 43.48, 43.28, 45.62, 73.56)))),
+}
+PAPER_CROSSOVER = 0.417  # "GanDef-Comb ... exceeds 41.7%" (CIFAR10, PGD-2 vs Pure PGD)
+
+
+def paper_value(dataset, example, column):
+    return PAPER_TABLE2[dataset][example][COLUMNS.index(column)]
+
+
+# --- selection and loading ------------------------------------------------------------
+
+def parse_list(text):
+    """'a,b c' -> ['a', 'b', 'c']: the Makefile passes spaces, people type commas."""
+    return [t for t in re.split(r"[,\s]+", str(text).strip()) if t]
+
+
+def check_selection(preset, datasets, seeds):
+    """(preset, [datasets], [seeds]) validated; a bad value is one GandefError line."""
+    if preset not in PRESETS:
+        raise GandefError(f"unknown preset {preset!r}; choose from {PRESETS}")
+    datasets = parse_list(datasets) if isinstance(datasets, str) else list(datasets)
+    bad = [d for d in datasets if d not in DATASETS]
+    if bad or not datasets:
+        raise GandefError(f"unknown dataset(s) {bad or datasets}; choose from {DATASETS}")
+    try:
+        seeds = [int(s) for s in (parse_list(seeds) if isinstance(seeds, str) else seeds)]
+    except ValueError:
+        raise GandefError(f"seeds must be integers, got {seeds!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise GandefError(f"seeds must be non-negative integers, got {seeds!r}")
+    return preset, list(dict.fromkeys(datasets)), sorted(set(seeds))
+
+
+def results_root():
+    return Path(os.environ.get("GANDEF_RESULTS_DIR", "results"))
+
+
+def figures_dir(preset=None):
+    """figures/<preset>/ ($GANDEF_FIGURES_DIR); figures/ itself for preset-free outputs."""
+    root = Path(os.environ.get("GANDEF_FIGURES_DIR", "figures"))
+    return root / preset if preset else root
+
+
+def run_path(preset, dataset, method, seed, name="results.json"):
+    # The layout of runs.results_dir(cfg), without building a Config for each lookup.
+    return results_root() / preset / dataset / method / f"seed{seed}" / name
+
+
+def load_results(preset, datasets, seeds, methods=METHODS):
+    """{dataset: {method: {seed: results.json dict}}}; missing runs are simply absent."""
+    out = {}
+    for d in datasets:
+        for m in methods:
+            for s in seeds:
+                path = run_path(preset, d, m, s)
+                if path.exists():
+                    res = runs.read_json(path)
+                    if res.get("preset", preset) != preset or res.get("dataset", d) != d:
+                        raise GandefError(f"{path} holds a run of another preset/dataset")
+                    out.setdefault(d, {}).setdefault(m, {})[s] = res
+    return out
+
+
+def read_history(preset, dataset, method, seed):
+    """history.csv rows as dicts (a csv read; gandef_tf.training would import TensorFlow)."""
+    path = run_path(preset, dataset, method, seed, "history.csv")
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def column_accuracy(res, column):
+    """{example: %} of one run for a Table 2 column; None when that run lacks it."""
+    acc = (res.get("comb") or {}).get("accuracy") if column == "gandef_comb" else res.get("accuracy")
+    return None if acc is None else {k: 100.0 * v for k, v in acc.items()}
+
+
+def column_runs(loaded, dataset, column):
+    """{seed: results dict} behind a column (GanDef-Comb is read from gandef's runs)."""
+    return loaded.get(dataset, {}).get("gandef" if column == "gandef_comb" else column, {})
+
+
+# --- aggregation ---------------------------------------------------------------------
+
+def aggregate(values):
+    """(mean, sample std with ddof=1, n) of per-seed values; std is 0.0 for one seed and
+    (None, None, 0) for none."""
+    values = [float(v) for v in values if v is not None]
+    if not values:
+        return None, None, 0
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return float(np.mean(values)), std, len(values)
+
+
+def table2_cells(loaded, datasets, columns=COLUMNS):
+    """One dict per (dataset, example, column): mean, std, n, seeds, paper, difference
+    (ours - paper, both in %, from the rounded mean so the table reads consistently)."""
+    cells = []
+    for d in datasets:
+        for e in EXAMPLES:
+            for c in columns:
+                by_seed = {s: (column_accuracy(r, c) or {}).get(e)
+                           for s, r in column_runs(loaded, d, c).items()}
+                by_seed = {s: v for s, v in by_seed.items() if v is not None}
+                mean, std, n = aggregate(by_seed.values())
+                paper = paper_value(d, e, c)
+                diff = None if mean is None else round(round(mean, 2) - paper, 2)
+                cells.append(dict(dataset=d, example=e, column=c, mean=mean, std=std, n=n,
+                                  seeds=sorted(by_seed), paper=paper, difference=diff))
+    return cells
+
+
+def mean_accuracy(loaded, dataset, column):
+    """{example: mean % over seeds} of one column, or None when it has no runs."""
+    cells = table2_cells(loaded, [dataset], [column])
+    means = {c["example"]: c["mean"] for c in cells if c["mean"] is not None}
+    return means or None
+
+
+# --- Fig. 4 ------------------------------------------------------------------------------
+
+def overall_accuracy(acc_original, acc_adversarial, rho):
+    """The paper's overall accuracy (1 - rho) * acc_original + rho * acc_adversarial."""
+    rho = np.asarray(rho, dtype=float)
+    return (1.0 - rho) * acc_original + rho * acc_adversarial
+
+
+def crossover(comb_original, comb_adversarial, base_original, base_adversarial):
+    """rho in [0, 1] where GanDef-Comb's line rises above the baseline's, else None.
+
+    comb(rho) - base(rho) = a + b*rho with a = comb_o - base_o, b = (comb_adv - comb_o)
+    - (base_adv - base_o); it is zero at rho = -a / b. None when the lines never cross in
+    [0, 1], when they are parallel or identical, or when the crossing is the baseline
+    overtaking GanDef-Comb (b <= 0): only an overtaking BY GanDef-Comb is reported."""
+    a = comb_original - base_original
+    b = (comb_adversarial - comb_original) - (base_adversarial - base_original)
+    if b <= 0:
+        return None
+    rho = -a / b
+    return float(rho) if 0.0 <= rho <= 1.0 else None
+
+
+def relation(comb_original, comb_adversarial, base_original, base_adversarial):
+    """One phrase saying where GanDef-Comb is above the baseline on [0, 1] (for CSV)."""
+    lo = comb_original - base_original
+    hi = comb_adversarial - base_adversarial
+    rho = crossover(comb_original, comb_adversarial, base_original, base_adversarial)
+    if rho is not None and lo < 0:
+        return f"GanDef-Comb higher for rho > {rho:.4f}"
+    if lo >= 0 and hi >= 0:
+        return "GanDef-Comb higher or equal on all of [0, 1]"
+    if lo <= 0 and hi <= 0:
+        return "GanDef-Comb lower or equal on all of [0, 1]"
+    cross = lo / (lo - hi)
+    return f"GanDef-Comb higher only for rho < {cross:.4f} (the baseline overtakes it)"
+
+
+def crossovers(means_by_column, attacks=("fgsm", "pgd2"),
+               baselines=("pure_pgd", "mix_pgd", "logit_pairing", "gandef")):
+    """{attack: {baseline: rho or None}} from {column: {example: %}}; a baseline (or
+    GanDef-Comb) without numbers is left out rather than given a value."""
+    comb = means_by_column.get("gandef_comb")
+    out = {}
+    for a in attacks:
+        out[a] = {}
+        for b in baselines:
+            base = means_by_column.get(b)
+            if comb and base and a in comb and a in base:
+                out[a][b] = crossover(comb["original"], comb[a], base["original"], base[a])
+    return out
+
+
+def paper_means(dataset):
+    return {c: {e: paper_value(dataset, e, c) for e in EXAMPLES} for c in COLUMNS}
+
+
+# --- provenance and writing ----------------------------------------------------------
+
+def provenance(preset, seeds, loaded_runs=()):
+    """Who made an output from what: the runs' commits and dates, and the renderer's."""
+    commits = sorted({r.get("commit", "unknown") for r in loaded_runs})
+    dates = sorted(r["date"] for r in loaded_runs if r.get("date"))
+    return {"preset": preset, "seeds": list(seeds), "run_commits": commits,
+            "run_dates": [dates[0], dates[-1]] if dates else [], "n_runs": len(loaded_runs),
+            "rendered_commit": runs.commit(),
+            "rendered_date": datetime.datetime.now(datetime.timezone.utc)
+            .isoformat(timespec="seconds")}
+
+
+def all_runs(loaded):
+    return [r for by_m in loaded.values() for by_s in by_m.values() for r in by_s.values()]
+
+
+def footer(prov):
+    """One line for a figure or a Markdown file."""
+    runs_part = (f"runs: {prov['n_runs']}, commit(s) {', '.join(prov['run_commits'])}, "
+                 f"dated {' to '.join(dict.fromkeys(prov['run_dates']))}"
+                 if prov.get("n_runs") else "runs: none found")
+    return (f"preset {prov['preset']}; seeds {', '.join(map(str, prov['seeds'])) or '-'}; "
+            f"{runs_part}; rendered {prov['rendered_date']} at commit {prov['rendered_commit']}")
+
+
+def write_csv(path, header, rows):
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    runs.atomic_write(path, buf.getvalue())
+
+
+def write_json(path, obj):
+    # allow_nan=False: a NaN would be invalid JSON; None (null) is what "none" means here.
+    runs.atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path, prov):
+    """PNG with the provenance footer drawn on it and in its metadata, written atomically."""
+    plt = pyplot()
+    # Below the axes, wrapped to the figure's width; bbox_inches="tight" keeps it in frame.
+    text = textwrap.fill(footer(prov), width=int(fig.get_figwidth() * 20))
+    fig.text(0.01, 0.0, text, fontsize=6, color="0.35", ha="left", va="top")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight",
+                metadata={"Description": json.dumps(prov, sort_keys=True)})
+    plt.close(fig)
+    runs.atomic_write(path, buf.getvalue())
+
+
+def fmt(v, digits=2):
+    return "missing" if v is None else f"{v:.{digits}f}"
