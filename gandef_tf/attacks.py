@@ -59,6 +59,7 @@ def _paper(eps, bim_step, pgd_step, pgd1_iter, pgd2_iter):
     }
 
 
+RELATIVE_STEP = ("pgd_fast", "fgsm_rs")
 REGISTRY = {
     "mnist": _paper(0.3, 0.05, 0.01, 40, 80),
     "cifar10": _paper(8 / 255, 2 / 255, 2 / 255, 7, 20),
@@ -75,13 +76,18 @@ def get_spec(dataset, name, eps=None, eps_iter=None, iter_cap=None):
     changes = {}
     if eps is not None:
         changes["eps"] = eps
-        if spec.kind == "fgsm_rs":
-            changes["eps_iter"] = 1.25 * eps
+        if name in RELATIVE_STEP:  # defined as a fraction of eps, so they follow it
+            changes["eps_iter"] = spec.eps_iter * eps / spec.eps
     if eps_iter is not None and spec.eps_iter is not None:
         changes["eps_iter"] = eps_iter
     if iter_cap is not None:
         changes["nb_iter"] = min(spec.nb_iter, iter_cap)
-    return dataclasses.replace(spec, **changes) if changes else spec
+    spec = dataclasses.replace(spec, **changes) if changes else spec
+    if spec.kind in ("bim", "pgd") and spec.eps_iter > spec.eps + 1e-12:
+        # CleverHans would stop on a bare assert, after training; say it up front.
+        raise GandefError(f"{name}: step {spec.eps_iter:g} exceeds eps {spec.eps:g}; "
+                          "pass an --eps_iter no larger than --eps")
+    return spec
 
 
 def spec_for(cfg, name):

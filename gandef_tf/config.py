@@ -64,6 +64,11 @@ class Config:
         for name in ("eps", "eps_iter"):
             v = getattr(self, name)
             _check(v is None or 0 < v <= 1, f"{name} must be in (0, 1], got {v}")
+        if self.eps is not None or self.eps_iter is not None:
+            from gandef_tf.attacks import spec_for  # TensorFlow only when overrides need it
+
+            for name in self.eval_attacks + (self.train_attack,):
+                spec_for(self, name)
         _check(0 <= self.threshold <= 1, f"threshold must be in [0, 1], got {self.threshold}")
         _check(self.optimizer in ("adam", "sgd"), f"unknown optimizer {self.optimizer!r}")
         _check(self.disc_batch in ("fresh", "reuse"), f"disc_batch must be fresh or reuse")

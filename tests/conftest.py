@@ -42,22 +42,31 @@ def synthetic_mnist(n, seed):
     return x, y
 
 
-@pytest.fixture
-def fake_data(monkeypatch):
-    """Replace the loader used by training and evaluation with synthetic data of the
-    config's n_train / n_test; records the configs it was called with."""
+def fake_load_data(cfg):
+    """Stand-in for gandef_tf.training.load_data: synthetic data of the config's sizes."""
+    return (synthetic_mnist(cfg.n_train or 320, 1000 + cfg.data_seed),
+            synthetic_mnist(cfg.n_test or 64, 2000 + cfg.data_seed))
+
+
+def patch_load_data(mp, loader=fake_load_data):
+    """Replace the loader used by training and evaluation (mp: a pytest MonkeyPatch)."""
     from gandef_tf import evaluate as evaluate_mod
     from gandef_tf import training
 
+    mp.setattr(training, "load_data", loader)
+    mp.setattr(evaluate_mod, "load_data", loader)
+
+
+@pytest.fixture
+def fake_data(monkeypatch):
+    """Training and evaluation load synthetic data; returns the configs they asked for."""
     calls = []
 
     def load(cfg):
         calls.append(cfg)
-        return (synthetic_mnist(cfg.n_train or 320, 1000 + cfg.data_seed),
-                synthetic_mnist(cfg.n_test or 64, 2000 + cfg.data_seed))
+        return fake_load_data(cfg)
 
-    monkeypatch.setattr(training, "load_data", load)
-    monkeypatch.setattr(evaluate_mod, "load_data", load)
+    patch_load_data(monkeypatch, load)
     return calls
 
 

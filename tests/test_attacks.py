@@ -1,7 +1,6 @@
 """Attacks: the paper's registry, the threat model, agreement with CleverHans' own
 functions, refusal of bad specs and batches, and an accuracy drop on a trained model."""
 
-import dataclasses
 
 import keras
 import numpy as np
@@ -97,11 +96,6 @@ def test_attack_spec_accepts_the_bounds_and_refuses_unknown_kinds():
         AttackSpec("deepfool", 0.3)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: config/get_spec accept a step larger than eps for BIM/PGD (e.g. --eps=0.01 keeps "
-    "BIM's step 0.05, or --eps_iter=0.5 with eps 0.3); CleverHans then fails with a bare "
-    "AssertionError (projected_gradient_descent: assert eps_iter <= eps) at attack time, "
-    "after training, instead of a GandefError when the config is made"))
 @pytest.mark.parametrize("overrides", [dict(eps=0.01), dict(eps_iter=0.5)])
 def test_step_larger_than_eps_is_refused_up_front(overrides):
     with pytest.raises(GandefError):

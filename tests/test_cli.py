@@ -1,0 +1,176 @@
+"""Bad input through the command line: a short message naming the problem and a non-zero
+exit, before any training. Most cases run the modules' main() in-process through absl's
+flag parser (TensorFlow is already imported); a few run `python -m experiments.<name>` in
+subprocesses, all started at once because each spends ~6 s importing TensorFlow."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+
+import experiments.evaluate as evaluate_cli
+import experiments.train as train_cli
+from conftest import REPO
+from experiments import cli
+from gandef_tf import runs
+from gandef_tf.config import get_config
+
+FLAGS = flags.FLAGS
+TF_NOISE = ("WARNING: All log messages", "I0000", "W0000", "E0000", "To enable the following",
+            "WARNING:absl")
+
+
+def meaningful(stderr):
+    return [l for l in stderr.splitlines() if l.strip() and not l.startswith(TF_NOISE)]
+
+
+# ---------------------------------------------------------------- in-process
+
+@pytest.fixture
+def run_main(capsys):
+    """run_main(module, args) -> (exit status, stderr lines) of the module's guarded main."""
+    if "preset" not in FLAGS:
+        cli.define_run_flags()
+
+    def run(module, args, positional=()):
+        FLAGS.unparse_flags()
+        try:
+            FLAGS(["prog"] + list(args))
+            capsys.readouterr()
+            try:
+                cli.guarded(module.main)(["prog"] + list(positional))
+            except SystemExit as e:
+                return e.code, capsys.readouterr().err.splitlines()
+            return 0, capsys.readouterr().err.splitlines()
+        finally:
+            FLAGS.unparse_flags()
+
+    return run
+
+
+@pytest.mark.parametrize("module", [evaluate_cli, train_cli])
+@pytest.mark.parametrize("args,word", [
+    (["--eps=1.5"], "eps"), (["--eps=0"], "eps"), (["--eps_iter=2"], "eps_iter"),
+    (["--threshold=1.5"], "threshold"), (["--threshold=-0.5"], "threshold")])
+def test_out_of_range_values_are_one_error_line(module, args, word, run_main, isolated_dirs):
+    code, err = run_main(module, args)
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("error: ") and word in err[0]
+    assert not isolated_dirs[0].exists() and not isolated_dirs[1].exists()  # failed before training
+
+
+def test_unexpected_positional_argument(run_main, isolated_dirs):
+    code, err = run_main(train_cli, ["--preset=smoke"], positional=["mnist"])
+    assert code == 2 and len(err) == 1 and "unexpected arguments" in err[0]
+    assert not isolated_dirs[0].exists()
+
+
+@pytest.mark.parametrize("flag,value", [("dataset", "svhn"), ("method", "adv"),
+                                        ("preset", "huge"), ("disc_batch", "old")])
+def test_unknown_enum_values_are_refused_by_the_parser(flag, value):
+    if "preset" not in FLAGS:
+        cli.define_run_flags()
+    FLAGS.unparse_flags()
+    try:
+        with pytest.raises(flags.IllegalFlagValueError, match=value):
+            FLAGS(["prog", f"--{flag}={value}"])
+    finally:
+        FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize("module", [evaluate_cli, train_cli])
+def test_run_folder_of_another_config_is_refused(module, run_main, isolated_dirs):
+    other = get_config("smoke", "mnist", "gandef", gamma=7.0)
+    path = runs.run_dir(other) / "config.json"
+    runs.write_json(path, {"config": other.to_dict()})
+    before = path.read_bytes()
+    code, err = run_main(module, ["--preset=smoke", "--method=gandef"])
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("error: ") and "another config" in err[0] and "gamma" in err[0]
+    assert path.read_bytes() == before
+    assert not isolated_dirs[1].exists()  # nothing trained, nothing evaluated
+
+
+def test_unknown_flag_is_refused_by_the_parser():
+    if "preset" not in FLAGS:
+        cli.define_run_flags()
+    FLAGS.unparse_flags()
+    try:
+        with pytest.raises(flags.UnrecognizedFlagError, match="no_such_flag"):
+            FLAGS(["prog", "--no_such_flag=1"])
+    finally:
+        FLAGS.unparse_flags()
+
+
+def test_unreadable_data_file_is_named(run_main, tmp_path, monkeypatch):
+    bad = tmp_path / "data"
+    bad.mkdir()
+    (bad / "mnist.npz").write_bytes(b"garbage, not a zip archive")
+    monkeypatch.setenv("GANDEF_DATA_DIR", str(bad))
+    code, err = run_main(evaluate_cli, ["--preset=smoke", "--method=vanilla"])
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("error: ") and str(bad / "mnist.npz") in err[0]
+
+
+# ---------------------------------------------------------------- subprocesses
+
+def _env(base, **extra):
+    env = dict(os.environ, GANDEF_RUNS_DIR=str(base / "runs"),
+               GANDEF_RESULTS_DIR=str(base / "results"), GANDEF_CACHE_DIR=str(base / "cache"),
+               TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory):
+    """Start every subprocess case at once; {name: (returncode, stderr, base folder)}."""
+    cases = {
+        "dataset": ("evaluate", ["--dataset=svhn"], {}),
+        "eps": ("evaluate", ["--eps=1.5"], {}),
+        "data": ("train", ["--preset=smoke", "--method=vanilla"], {"data": True}),
+    }
+    procs = {}
+    for name, (module, args, opts) in cases.items():
+        base = tmp_path_factory.mktemp(f"cli_{name}")
+        extra = {}
+        if opts.get("data"):
+            (base / "data").mkdir()
+            (base / "data" / "mnist.npz").write_bytes(b"\x00garbage" * 100)
+            extra = dict(GANDEF_DATA_DIR=base / "data", HOME=base)
+        procs[name] = (subprocess.Popen(
+            [sys.executable, "-m", f"experiments.{module}", *args], cwd=REPO, env=_env(base, **extra),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), base)
+    out = {}
+    for name, (p, base) in procs.items():
+        _, err = p.communicate(timeout=240)
+        out[name] = (p.returncode, err, base)
+    return out
+
+
+def test_cli_unknown_dataset_is_short(cli_runs):
+    code, err, base = cli_runs["dataset"]
+    words = ["dataset", "svhn"]
+    lines = meaningful(err)
+    assert code != 0
+    assert "Traceback" not in err and 1 <= len(lines) <= 3, err
+    assert all(w in lines[0] for w in words), lines
+    assert not (base / "runs").exists()
+
+
+def test_cli_eps_out_of_range(cli_runs):
+    code, err, base = cli_runs["eps"]
+    lines = meaningful(err)
+    assert code == 2 and "Traceback" not in err
+    assert [l for l in lines if l.startswith("error:")] == lines and len(lines) == 1, err
+    assert "eps" in lines[0] and "1.5" in lines[0]
+    assert not (base / "runs").exists() and not (base / "results").exists()
+
+
+def test_cli_unreadable_data_file(cli_runs):
+    code, err, base = cli_runs["data"]
+    lines = meaningful(err)
+    assert code == 2 and "Traceback" not in err and len(lines) == 1, err
+    assert lines[0].startswith("error: ") and str(base / "data" / "mnist.npz") in lines[0]

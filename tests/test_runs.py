@@ -1,0 +1,294 @@
+"""Configs, run folders, atomic writes, checkpoints, and the training loop's resume /
+reuse / refusal behaviour (interruptions, corrupt checkpoints, NaN losses)."""
+
+import csv
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import synthetic_mnist, weights_of
+from gandef_tf import GandefError, losses, runs, training
+from gandef_tf.config import METHODS, Config, deviations, get_config, paper_values
+from gandef_tf.methods import build_trainer
+
+pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True`:UserWarning")
+
+
+def tiny(method="vanilla", **overrides):
+    values = dict(n_train=64, n_test=32, batch_size=32, epochs=2)
+    values.update(overrides)
+    return get_config("smoke", "mnist", method, **values)
+
+
+def history(cfg):
+    with open(runs.results_dir(cfg) / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def checkpoint(cfg):
+    with np.load(runs.run_dir(cfg) / "checkpoint.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def classifier_arrays(ckpt):
+    n = sum(k.startswith("classifier/") for k in ckpt)
+    return [ckpt[f"classifier/{i}"] for i in range(n)]
+
+
+# ---------------------------------------------------------------- config
+
+def test_paper_values_follow_the_reference():
+    g = paper_values("mnist", "gandef")
+    assert (g["lr"], g["disc_lr"], g["gamma"], g["disc_steps"], g["batch_size"], g["epochs"]) == \
+        (1e-4, 1e-3, 2.0, 1, 128, 80)
+    gc = paper_values("cifar10", "gandef")
+    assert (gc["weight_decay"], gc["epochs"], gc["augment"]) == (1e-3, 350, True)
+    assert paper_values("cifar10", "logit_pairing")["alp_weight"] == 0.01
+    assert paper_values("mnist", "logit_pairing")["alp_weight"] == 1.0
+    p = paper_values("mnist", "pure_pgd")
+    assert (p["optimizer"], p["lr"], p["batch_size"], p.get("weight_decay", 0.0)) == ("adam", 1e-4, 50, 0.0)
+    pc = paper_values("cifar10", "pure_pgd")
+    assert (pc["optimizer"], pc["lr_values"], pc["lr_boundaries"], pc["weight_decay"]) == \
+        ("sgd", (0.1, 0.01, 0.001), (40000, 60000), 2e-4)
+    cfg = get_config("paper", "mnist", "gandef")
+    assert (cfg.train_attack, cfg.threshold, cfg.disc_batch, cfg.n_train) == ("pgd1", 0.5, "fresh", None)
+
+
+def test_deviations_list_every_difference_from_the_paper():
+    assert deviations(get_config("paper", "cifar10", "gandef")) == []
+    cfg = get_config("smoke", "mnist", "gandef")
+    smoke = deviations(cfg)
+    assert any(d.startswith(f"n_train={cfg.n_train} ") for d in smoke)
+    assert any(d.startswith(f"attack_iter_cap={cfg.attack_iter_cap} ") for d in smoke)
+    # scoring-only fields are not deviations
+    assert deviations(get_config("paper", "mnist", "gandef", threshold=0.3)) == []
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(dataset="svhn"), "unknown dataset"), (dict(method="adv"), "unknown method"),
+    (dict(preset="huge"), "unknown preset"), (dict(eps=0.0), "eps"), (dict(eps=1.5), "eps"),
+    (dict(eps_iter=2.0), "eps_iter"), (dict(threshold=1.01), "threshold"),
+    (dict(disc_batch="old"), "disc_batch"), (dict(epochs=0), "positive"),
+    (dict(optimizer="rmsprop"), "optimizer")])
+def test_config_refuses_bad_values(kwargs, match):
+    base = dict(preset="smoke", dataset="mnist", method="gandef")
+    args = {**base, **{k: v for k, v in kwargs.items() if k in base}}
+    over = {k: v for k, v in kwargs.items() if k not in base}
+    with pytest.raises(GandefError, match=match):
+        get_config(args["preset"], args["dataset"], args["method"], **over)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_config_round_trips_through_json(method):
+    cfg = get_config("smoke", "cifar10", method, seed=3, eps=0.1)
+    back = Config.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert back == cfg
+    with pytest.raises(GandefError, match="unknown config fields"):
+        Config.from_dict({**cfg.to_dict(), "colour": "red"})
+
+
+# ---------------------------------------------------------------- files
+
+def test_atomic_write_replaces_and_leaves_no_temp_file(tmp_path):
+    path = tmp_path / "sub" / "f.json"
+    runs.atomic_write(path, "one")
+    runs.atomic_write(path, b"two")
+    assert path.read_text() == "two"
+    assert os.listdir(path.parent) == ["f.json"]
+
+
+def test_atomic_write_failure_keeps_the_old_file(tmp_path):
+    path = tmp_path / "f.txt"
+    runs.atomic_write(path, "old")
+    with pytest.raises(TypeError):
+        runs.atomic_write(path, 12345)  # not bytes or str: the write fails midway
+    assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_run_and_results_dirs_follow_the_environment(isolated_dirs):
+    cfg = tiny(seed=4)
+    assert runs.run_dir(cfg) == isolated_dirs[0] / "smoke" / "mnist" / "vanilla" / "seed4"
+    assert runs.results_dir(cfg) == isolated_dirs[1] / "smoke" / "mnist" / "vanilla" / "seed4"
+
+
+def test_prepare_writes_config_and_refuses_another(isolated_dirs):
+    cfg = tiny()
+    rdir = runs.prepare(cfg)
+    stored = json.loads((rdir / "config.json").read_text())
+    assert Config.from_dict(stored["config"]) == cfg
+    assert {"commit", "tensorflow", "keras", "device", "date"} <= set(stored)
+    before = (rdir / "config.json").read_bytes()
+    assert runs.prepare(cfg) == rdir
+    assert runs.prepare(tiny(threshold=0.2, eval_batch_size=7)) == rdir  # scoring-only fields
+    with pytest.raises(GandefError, match=r"another config \(differs in epochs\)"):
+        runs.prepare(tiny(epochs=3))
+    assert (rdir / "config.json").read_bytes() == before
+
+
+def test_prepare_refuses_an_unreadable_config(isolated_dirs):
+    cfg = tiny()
+    path = runs.run_dir(cfg) / "config.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(GandefError, match="cannot read"):
+        runs.prepare(cfg)
+    path.write_text(json.dumps({"config": {"preset": "smoke"}}))
+    with pytest.raises(GandefError, match="unreadable config"):
+        runs.prepare(cfg)
+    assert path.read_text() == json.dumps({"config": {"preset": "smoke"}})
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def test_checkpoint_round_trip_restores_weights_and_optimizer(tmp_path):
+    cfg = tiny("gandef", batch_size=8)
+    keras.utils.set_random_seed(1)
+    a = build_trainer(cfg)
+    x, y = (tf.constant(t) for t in synthetic_mnist(8, 0))
+    a.train_step(((x, y), (x, y)))
+    runs.save_checkpoint(tmp_path, a, 3, 12.5)
+    keras.utils.set_random_seed(2)
+    b = build_trainer(cfg)
+    assert runs.load_checkpoint(tmp_path, b) == (3, 12.5)
+    for ma, mb in ((a.classifier, b.classifier), (a.discriminator, b.discriminator)):
+        for wa, wb in zip(weights_of(ma), weights_of(mb)):
+            np.testing.assert_array_equal(wa, wb)
+    for opt_a, opt_b in ((a.optimizer, b.optimizer), (a.d_optimizer, b.d_optimizer)):
+        assert int(opt_b.iterations.numpy()) == 1
+        for va, vb in zip(opt_a.variables, opt_b.variables):
+            np.testing.assert_array_equal(va.numpy(), vb.numpy())
+
+
+def test_no_checkpoint_means_epoch_zero(tmp_path):
+    assert runs.load_checkpoint(tmp_path, build_trainer(tiny())) == (0, 0.0)
+
+
+def test_checkpoint_of_another_method_is_corrupt(tmp_path):
+    runs.save_checkpoint(tmp_path, build_trainer(tiny()), 1, 1.0)
+    with pytest.raises(GandefError, match="corrupt checkpoint"):
+        runs.load_checkpoint(tmp_path, build_trainer(tiny("gandef")))
+
+
+# ---------------------------------------------------------------- training loop
+
+@pytest.fixture
+def interrupted(fake_data, monkeypatch):
+    """A 2-epoch run stopped (KeyboardInterrupt) right after saving epoch 1."""
+    cfg = tiny()
+    original = training.RunCallback.on_epoch_end
+
+    def stop_after_first(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(training.RunCallback, "on_epoch_end", stop_after_first)
+        with pytest.raises(KeyboardInterrupt):
+            training.train(cfg, verbose=0)
+    return cfg
+
+
+@pytest.fixture
+def fit_spy(monkeypatch):
+    calls = []
+    original = keras.Model.fit
+
+    def spy(self, *args, **kwargs):
+        calls.append(dict(initial_epoch=kwargs.get("initial_epoch", 0), epochs=kwargs.get("epochs"),
+                          weights=weights_of(self.classifier),
+                          iterations=int(self.optimizer.iterations.numpy())))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    return calls
+
+
+def test_interrupted_run_resumes_then_is_reused(interrupted, fit_spy, fake_data, capsys):
+    cfg = interrupted
+    rdir = runs.run_dir(cfg)
+    ckpt = checkpoint(cfg)
+    assert int(ckpt["epoch"]) == 1
+    first_row = history(cfg)
+    assert [r["epoch"] for r in first_row] == ["1"]
+    assert not (rdir / "train.json").exists() and not (rdir / "classifier.keras").exists()
+
+    capsys.readouterr()
+    clf, disc, seconds = training.train(cfg, verbose=0)
+    assert "resuming" in capsys.readouterr().out
+    assert len(fit_spy) == 1
+    assert (fit_spy[0]["initial_epoch"], fit_spy[0]["epochs"]) == (1, 2)
+    for w_resumed, w_saved in zip(fit_spy[0]["weights"], classifier_arrays(ckpt)):
+        np.testing.assert_array_equal(w_resumed, w_saved)
+    assert fit_spy[0]["iterations"] == 2  # 64 examples / 32 per step, restored with Adam's state
+
+    rows = history(cfg)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert rows[0] == first_row[0]
+    assert all(0 <= float(r["test_accuracy"]) <= 1 for r in rows)
+    assert int(checkpoint(cfg)["epoch"]) == 2
+    assert json.loads((rdir / "train.json").read_text())["epochs"] == 2
+    assert disc is None and seconds > 0
+    assert fake_data[-1] == cfg  # trained on the config's data
+    saved = classifier_arrays(checkpoint(cfg))
+    for a, b in zip(clf.get_weights(), saved):
+        np.testing.assert_array_equal(a, b)
+    assert not any(np.array_equal(a, b) for a, b in zip(saved, classifier_arrays(ckpt)))
+
+    # a finished run is reused: no second fit, the saved models come back
+    clf2, disc2, seconds2 = training.train(cfg, verbose=0)
+    assert len(fit_spy) == 1 and disc2 is None and seconds2 == pytest.approx(seconds)
+    for a, b in zip(clf2.get_weights(), saved):
+        np.testing.assert_array_equal(a, b)
+    plain = keras.models.load_model(runs.run_dir(cfg) / "classifier.keras")
+    for a, b in zip(plain.get_weights(), saved):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_another_config_in_the_run_folder_is_refused(fake_data, fit_spy):
+    cfg = tiny()
+    runs.prepare(cfg)
+    path = runs.run_dir(cfg) / "config.json"
+    before = path.read_bytes()
+    with pytest.raises(GandefError, match="another config"):
+        training.train(tiny(epochs=3), verbose=0)
+    assert path.read_bytes() == before and fit_spy == []
+
+
+def test_corrupt_checkpoint_is_reported_and_kept(fake_data, fit_spy):
+    cfg = tiny()
+    rdir = runs.prepare(cfg)
+    garbage = b"PK\x03\x04 this is not a checkpoint"
+    (rdir / "checkpoint.npz").write_bytes(garbage)
+    with pytest.raises(GandefError, match="corrupt checkpoint"):
+        training.train(cfg, verbose=0)
+    assert (rdir / "checkpoint.npz").read_bytes() == garbage
+    assert fit_spy == []
+
+
+def test_nan_loss_stops_with_an_error_and_keeps_the_last_checkpoint(interrupted):
+    cfg = interrupted
+    path = runs.run_dir(cfg) / "checkpoint.npz"
+    before = path.read_bytes()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(losses, "cross_entropy",
+                   lambda y, logits: tf.reduce_mean(logits) * float("nan"))
+        with pytest.raises(GandefError, match=r"NaN at epoch 2.*checkpoint of epoch 1"):
+            training.train(cfg, verbose=0)
+    assert path.read_bytes() == before
+    assert not (runs.run_dir(cfg) / "train.json").exists()
+    assert not (runs.run_dir(cfg) / "classifier.keras").exists()
+    assert [r["epoch"] for r in history(cfg)] == ["1"]
+    fresh = build_trainer(cfg)
+    assert runs.load_checkpoint(runs.run_dir(cfg), fresh)[0] == 1
+    assert all(np.isfinite(w).all() for w in fresh.classifier.get_weights())
+
+
+def test_too_few_examples_for_one_batch(fake_data):
+    with pytest.raises(GandefError, match="fewer than one batch"):
+        training.train(tiny(n_train=16), verbose=0)
