@@ -13,10 +13,11 @@ from gandef_tf.evaluate import evaluate
 def main(argv):
     cfg = cli.config_from_flags()
     res = evaluate(cfg, verbose=cli.FLAGS.verbose)
-    line = "  ".join(f"{k} {100 * v:.2f}%" for k, v in res["accuracy"].items())
+    names = ["original"] + list(cfg.eval_attacks)
+    line = "  ".join(f"{k} {100 * res['accuracy'][k]:.2f}%" for k in names)
     print(f"[{cfg.preset}] {cfg.dataset}/{cfg.method}/seed{cfg.seed} (n_test={res['n_test']}): {line}")
     if "comb" in res:
-        line = "  ".join(f"{k} {100 * v:.2f}%" for k, v in res["comb"]["accuracy"].items())
+        line = "  ".join(f"{k} {100 * res['comb']['accuracy'][k]:.2f}%" for k in names)
         print(f"[{cfg.preset}] GanDef-Comb (threshold {res['comb']['threshold']}): {line}")
 
 
