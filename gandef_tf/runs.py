@@ -11,6 +11,7 @@ results/<same>/ ($GANDEF_RESULTS_DIR) and are meant to be committed.
 """
 
 import datetime
+import functools
 import io
 import json
 import os
@@ -69,7 +70,9 @@ def read_json(path):
         raise GandefError(f"cannot read {path}: {e}") from None
 
 
+@functools.lru_cache(maxsize=1)
 def commit():
+    """The commit when first asked (at the start of a run), not when results are written."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=10, cwd=Path(__file__).parent)
