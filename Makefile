@@ -18,12 +18,15 @@ ALL_METHODS = $(METHODS) gandef_v1
 comma = ,
 SEED_LIST = $(subst $(comma), ,$(SEEDS))
 
-.PHONY: results
 # Train (or resume, or reuse) and evaluate every run that the tables and figures read.
-results:
-	@set -e; for d in $(DATASETS); do for m in $(ALL_METHODS); do for s in $(SEED_LIST); do \
-	  $(PYTHON) -m experiments.evaluate --preset=$(PRESET) --dataset=$$d --method=$$m --seed=$$s --verbose=2; \
-	done; done; done
+# One target per run, so independent runs go in parallel with `make -j N results`.
+RUN_IDS = $(foreach d,$(subst $(comma), ,$(DATASETS)),$(foreach m,$(ALL_METHODS),$(foreach s,$(SEED_LIST),run.$(d).$(m).$(s))))
+run_word = $(word $(2),$(subst ., ,$(1)))
+.PHONY: results $(RUN_IDS)
+results: $(RUN_IDS)
+$(RUN_IDS): run.%:
+	$(PYTHON) -m experiments.evaluate --preset=$(PRESET) --dataset=$(call run_word,$*,1) \
+	  --method=$(call run_word,$*,2) --seed=$(call run_word,$*,3) --verbose=2 $(RUN_FLAGS)
 
 # --- Tables and figures: train/evaluate what is missing (`results`), then render from the
 # saved runs into figures/$(PRESET)/ (Tables 3-4, being preset-free, into figures/).

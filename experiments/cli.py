@@ -25,13 +25,18 @@ def define_run_flags():
     flags.DEFINE_float("threshold", None, "GanDef-Comb threshold in [0, 1] (default 0.5).")
     flags.DEFINE_enum("disc_batch", None, ["fresh", "reuse"],
                       "GanDef's discriminator batch: fresh (Algorithm 1) or reuse.")
+    flags.DEFINE_enum("mixed_precision", None, ["float16", "bfloat16"],
+                      "Compute in float16 (with loss scaling) or bfloat16; variables stay float32.")
+    flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
+                      "mirrored: data-parallel training on every local accelerator.")
     flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bars, 2 lines.")
 
 
 def config_from_flags():
     return get_config(FLAGS.preset, FLAGS.dataset, FLAGS.method, FLAGS.seed, eps=FLAGS.eps,
                       eps_iter=FLAGS.eps_iter, threshold=FLAGS.threshold,
-                      disc_batch=FLAGS.disc_batch)
+                      disc_batch=FLAGS.disc_batch,
+                      precision=FLAGS.mixed_precision and f"mixed_{FLAGS.mixed_precision}")
 
 
 def guarded(main):

@@ -12,7 +12,7 @@ from gandef_tf.evaluate import evaluate
 
 def main(argv):
     cfg = cli.config_from_flags()
-    res = evaluate(cfg, verbose=cli.FLAGS.verbose)
+    res = evaluate(cfg, verbose=cli.FLAGS.verbose, strategy=cli.FLAGS.strategy)
     names = ["original"] + list(cfg.eval_attacks)
     line = "  ".join(f"{k} {100 * res['accuracy'][k]:.2f}%" for k in names)
     print(f"[{cfg.preset}] {cfg.dataset}/{cfg.method}/seed{cfg.seed} (n_test={res['n_test']}): {line}")

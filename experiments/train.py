@@ -11,7 +11,7 @@ from gandef_tf.training import train
 
 def main(argv):
     cfg = cli.config_from_flags()
-    _, _, seconds = train(cfg, verbose=cli.FLAGS.verbose)
+    _, _, seconds = train(cfg, verbose=cli.FLAGS.verbose, strategy=cli.FLAGS.strategy)
     print(f"[{cfg.preset}] trained {cfg.dataset}/{cfg.method}/seed{cfg.seed} in {seconds:.0f} s")
 
 

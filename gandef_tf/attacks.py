@@ -140,16 +140,25 @@ def check_batch(x, x_adv, eps):
     return x_adv
 
 
-def make_attack(model, spec):
-    """A compiled attack against a Keras classifier: (x, y) -> checked x_adv (numpy)."""
+def make_attack(model, spec, strategy=None):
+    """A compiled attack against a Keras classifier: (x, y) -> checked x_adv (numpy).
+    With a tf.distribute strategy of several replicas, each batch is split across them."""
+    one = lambda x, y: generate(lambda t: model(t, training=False), x, y, spec)
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
 
     @tf.function(reduce_retracing=True)
     def run(x, y):
-        return generate(lambda t: model(t, training=False), x, y, spec)
+        if replicas == 1:
+            return one(x, y)
+        return strategy.gather(strategy.run(one, args=(x, y)), axis=0)
 
     def attack(x, y):
         x = tf.convert_to_tensor(x, tf.float32)
         y = tf.convert_to_tensor(y, tf.int32)
-        return check_batch(x.numpy(), run(x, y).numpy(), spec.eps)
+        if replicas == 1:
+            return check_batch(x.numpy(), run(x, y).numpy(), spec.eps)
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x))
+        dx, dy = next(iter(strategy.experimental_distribute_dataset(ds)))
+        return check_batch(x.numpy(), run(dx, dy).numpy(), spec.eps)
 
     return attack

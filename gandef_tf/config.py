@@ -19,6 +19,7 @@ DATASETS = ("mnist", "cifar10")
 METHODS = ("vanilla", "pure_pgd", "mix_pgd", "logit_pairing", "gandef", "gandef_v1")
 PRESETS = ("paper", "quick", "smoke")
 EVAL_ATTACKS = ("fgsm", "bim", "pgd1", "pgd2")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 GANDEF_METHODS = ("gandef", "gandef_v1")
 # Fields that change how saved predictions are scored or batched, not what was trained
 # or attacked; a finished run may be re-scored with other values.
@@ -53,6 +54,7 @@ class Config:
     disc_steps: int = 1  # k of Algorithm 1
     disc_lr: float = 1e-3
     disc_batch: str = "fresh"  # fresh: a new batch + PGD for each D step (Algorithm 1) | reuse
+    precision: str = "float32"  # | mixed_float16 | mixed_bfloat16 (GPU; variables stay float32)
     threshold: float = 0.5  # GanDef-Comb
     eval_attacks: tuple = EVAL_ATTACKS
     eval_batch_size: int = 250
@@ -71,7 +73,8 @@ class Config:
                 spec_for(self, name)
         _check(0 <= self.threshold <= 1, f"threshold must be in [0, 1], got {self.threshold}")
         _check(self.optimizer in ("adam", "sgd"), f"unknown optimizer {self.optimizer!r}")
-        _check(self.disc_batch in ("fresh", "reuse"), f"disc_batch must be fresh or reuse")
+        _check(self.disc_batch in ("fresh", "reuse"), "disc_batch must be fresh or reuse")
+        _check(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}")
         _check(self.batch_size > 0 and self.epochs > 0 and self.disc_steps > 0,
                "batch_size, epochs and disc_steps must be positive")
         _check(len(self.lr_boundaries) + 1 == len(self.lr_values) or not self.lr_boundaries,

@@ -17,14 +17,16 @@ import tensorflow as tf
 from gandef_tf import GandefError, runs
 from gandef_tf.attacks import make_attack, spec_for
 from gandef_tf.config import deviations
-from gandef_tf.training import load_data, train
+from gandef_tf.training import get_strategy, load_data, train
 
 
-def predict(classifier, discriminator, x, y, cfg, attacks=None, verbose=1):
-    """{'labels', 'pred_<a>', 'disc_<a>'} for 'original' and each attack name."""
+def predict(classifier, discriminator, x, y, cfg, attacks=None, verbose=1, strategy=None):
+    """{'labels', 'pred_<a>', 'disc_<a>'} for 'original' and each attack name; a
+    tf.distribute strategy splits each attacked batch across its replicas."""
     out = {"labels": np.asarray(y, np.int32)}
     for name in ["original"] + list(cfg.eval_attacks if attacks is None else attacks):
-        attack = None if name == "original" else make_attack(classifier, spec_for(cfg, name))
+        attack = (None if name == "original"
+                  else make_attack(classifier, spec_for(cfg, name), strategy))
         preds, scores = [], []
         bar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="example")
         if verbose:
@@ -86,12 +88,12 @@ def results_dict(cfg, predictions, train_seconds, eval_seconds):
     return res
 
 
-def evaluate(cfg, verbose=1):
+def evaluate(cfg, verbose=1, strategy="default"):
     """Train if needed, attack, score, save; a finished evaluation is reused (re-scored
     from its predictions when only the threshold changed)."""
     rdir_results = runs.results_dir(cfg)
     res_path, pred_path = rdir_results / "results.json", rdir_results / "predictions.npz"
-    classifier, discriminator, train_seconds = train(cfg, verbose=verbose)
+    classifier, discriminator, train_seconds = train(cfg, verbose=verbose, strategy=strategy)
     if res_path.exists() and pred_path.exists():
         old = runs.read_json(res_path)
         if set(old.get("accuracy", {})) == {"original", *cfg.eval_attacks}:
@@ -102,7 +104,8 @@ def evaluate(cfg, verbose=1):
             return new
     _, (x_test, y_test) = load_data(cfg)
     start = time.time()
-    predictions = predict(classifier, discriminator, x_test, y_test, cfg, verbose=verbose)
+    predictions = predict(classifier, discriminator, x_test, y_test, cfg, verbose=verbose,
+                          strategy=get_strategy(strategy))
     res = results_dict(cfg, predictions, train_seconds, time.time() - start)
     runs.save_npz(pred_path, **predictions)
     runs.write_json(res_path, res)

@@ -42,7 +42,8 @@ class GanDef(Trainer):
             d_clean = self.discriminator(z_clean, training=True)
             d_adv = self.discriminator(z_adv, training=True)
             loss = losses.discriminator_loss(d_clean, d_adv)
-        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            scaled = self.d_optimizer.scale_loss(losses.per_replica(loss))
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         self.d_loss_tracker.update_state(loss)
         self.d_acc_tracker.update_state(tf.concat([tf.zeros_like(d_clean), tf.ones_like(d_adv)], 0),
                                         tf.concat([d_clean, d_adv], 0))

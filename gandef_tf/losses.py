@@ -9,6 +9,11 @@
 import tensorflow as tf
 
 
+def per_replica(loss):
+    """Replicas' gradients are summed (tf.distribute), so each contributes loss / n."""
+    return loss / tf.cast(tf.distribute.get_strategy().num_replicas_in_sync, loss.dtype)
+
+
 def cross_entropy(y, logits):
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
 

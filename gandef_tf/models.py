@@ -27,8 +27,8 @@ def lenet(num_classes=NUM_CLASSES):
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(1024, name="fc1")(x)
     x = layers.ReLU(name="relu3")(x)
-    logits = layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(inputs, logits, name="lenet")
+    logits = layers.Dense(num_classes, dtype="float32", name="logits")(x)  # float32 under
+    return keras.Model(inputs, logits, name="lenet")  # mixed precision, for stable losses
 
 
 def all_cnn(num_classes=NUM_CLASSES):
@@ -53,7 +53,7 @@ def all_cnn(num_classes=NUM_CLASSES):
     x = conv(x, 192, 1, "same", "conv3_2")
     x = conv(x, 192, 1, "same", "conv3_3")
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    logits = layers.Dense(num_classes, name="logits")(x)
+    logits = layers.Dense(num_classes, dtype="float32", name="logits")(x)
     return keras.Model(inputs, logits, name="all_cnn")
 
 
@@ -70,5 +70,5 @@ def build_discriminator(num_classes=NUM_CLASSES):
     z = inputs = keras.Input((num_classes,), name="classifier_logits")
     z = layers.Dense(32, activation="relu", name="d_fc1")(z)
     z = layers.Dense(64, activation="relu", name="d_fc2")(z)
-    out = layers.Dense(1, name="d_logit")(z)
+    out = layers.Dense(1, dtype="float32", name="d_logit")(z)
     return keras.Model(inputs, out, name="discriminator")

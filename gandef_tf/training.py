@@ -146,7 +146,17 @@ def load_finished(cfg):
     return clf, disc, runs.read_json(done)["train_seconds"]
 
 
-def train(cfg, verbose=1):
+def get_strategy(name="default"):
+    """tf.distribute's strategy: 'mirrored' = data-parallel on every local GPU (or every
+    logical CPU device); 'default' = one device. Batches stay global (cfg.batch_size)."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "default":
+        return tf.distribute.get_strategy()
+    raise GandefError(f"unknown strategy {name!r}; choose default or mirrored")
+
+
+def train(cfg, verbose=1, strategy="default"):
     """Train (or resume, or reuse) the run of cfg; returns (classifier, discriminator, s)."""
     rdir = runs.prepare(cfg)
     finished = load_finished(cfg)
@@ -155,13 +165,15 @@ def train(cfg, verbose=1):
     for line in deviations(cfg):
         print(f"[{cfg.preset}] deviation from the paper: {line}")
     keras.utils.set_random_seed(cfg.seed)
-    trainer = build_trainer(cfg)
+    with get_strategy(strategy).scope():  # variables (optimizers' too) made in scope
+        trainer = build_trainer(cfg)
+        start_epoch, elapsed = runs.load_checkpoint(rdir, trainer)
     train_ds, test_ds = make_datasets(cfg, *load_data(cfg))
-    start_epoch, elapsed = runs.load_checkpoint(rdir, trainer)
     rows = [r for r in read_history(runs.results_dir(cfg) / "history.csv")
             if int(r["epoch"]) <= start_epoch]
     runs.write_json(runs.results_dir(cfg) / "config.json",
-                    {"config": cfg.to_dict(), "deviations": deviations(cfg), **runs.provenance()})
+                    {"config": cfg.to_dict(), "deviations": deviations(cfg), "strategy": strategy,
+                     **runs.provenance()})
     callback = RunCallback(cfg, rdir, rows, elapsed)
     callbacks = [callback] + ([EpsRamp(cfg)] if cfg.eps_ramp_steps else [])
     if start_epoch < cfg.epochs:
