@@ -44,7 +44,7 @@ FIG4_METHODS = pure_pgd mix_pgd logit_pairing gandef
 # RESULTS_DONE=1 skips the `results` step (set by `all`, which runs it once for every output).
 need_results = $(if $(RESULTS_DONE),,$(MAKE) results PRESET=$(PRESET) SEEDS="$(SEED_LIST)" $(1))
 
-.PHONY: table2 fig2 fig3 fig4 table3 table4 all smoke
+.PHONY: table2 fig2 fig3 fig4 roc gamma_sweep table3 table4 all smoke
 table2 fig3:
 	$(call need_results,DATASETS="$(DATASET_LIST)" ALL_METHODS="$(TABLE2_METHODS)")
 	$(PYTHON) -m experiments.$@ $(RENDER_FLAGS)
@@ -52,6 +52,18 @@ table2 fig3:
 fig4:
 	$(call need_results,DATASETS="$(DATASET_LIST)" ALL_METHODS="$(FIG4_METHODS)")
 	$(PYTHON) -m experiments.fig4 $(RENDER_FLAGS)
+
+# Beyond the paper: the discriminator's ROC per attack, from GanDef's saved predictions.
+roc:
+	$(call need_results,DATASETS="$(DATASET_LIST)" ALL_METHODS=gandef)
+	$(PYTHON) -m experiments.roc $(RENDER_FLAGS)
+
+# Beyond the paper: GanDef for several gamma (one run each; hours at PRESET=quick on a
+# CPU, so not part of `all`).  make gamma_sweep PRESET=quick GAMMAS=0,0.5,1,2,4
+GAMMAS ?= 0,0.5,1,2,4
+gamma_sweep:
+	$(PYTHON) -m experiments.gamma_sweep --preset=$(PRESET) --dataset=$(firstword $(DATASET_LIST)) \
+	  --seeds=$(call join_commas,$(SEED_LIST)) --gammas=$(GAMMAS) --verbose=2
 
 # Fig. 2 is MNIST only (as in the paper), whatever DATASETS says.
 fig2:
@@ -68,7 +80,7 @@ table4:
 all:
 	$(call need_results,DATASETS="$(DATASET_LIST)" ALL_METHODS="$(TABLE2_METHODS)")
 	$(call need_results,DATASETS=mnist ALL_METHODS="$(if $(filter mnist,$(DATASET_LIST)),gandef_v1,$(FIG2_METHODS))")
-	$(MAKE) table2 fig2 fig3 fig4 table3 table4 PRESET=$(PRESET) DATASETS="$(DATASET_LIST)" SEEDS="$(SEED_LIST)" RESULTS_DONE=1
+	$(MAKE) table2 fig2 fig3 fig4 roc table3 table4 PRESET=$(PRESET) DATASETS="$(DATASET_LIST)" SEEDS="$(SEED_LIST)" RESULTS_DONE=1
 
 # Every target end to end at the smoke preset, MNIST only (CIFAR-10's allCNN is far
 # slower on a CPU); Table 4 needs no training, so it is included.

@@ -1,5 +1,7 @@
-"""Evaluate one run on original, FGSM, BIM, PGD-1 and PGD-2 test examples (trains first
-if the run is missing); writes results/<preset>/<dataset>/<method>/seed<k>/results.json.
+"""Evaluate one run on original, FGSM, BIM, PGD-1 and PGD-2 test examples, and (beyond the
+paper) under the adaptive attacks pgd_adaptive and cw_merged (trains first if the run is
+missing; extends a finished evaluation with the attacks it lacks); writes
+results/<preset>/<dataset>/<method>/seed<k>/results.json.
 
     python -m experiments.evaluate --dataset=mnist --method=gandef --preset=quick --seed=0
 """
@@ -10,15 +12,40 @@ from experiments import cli
 from gandef_tf.evaluate import evaluate
 
 
+def summary(cfg, res):
+    """The lines printed after an evaluation: accuracies, worst case, masking flags."""
+    names = ["original"] + list(cfg.eval_attacks)
+    names += [k for k in res["accuracy"] if k not in names]  # attacks saved earlier
+    head = f"[{cfg.preset}] {cfg.dataset}/{cfg.method}/seed{cfg.seed}"
+    lines = [f"{head} (n_test={res['n_test']}): "
+             + "  ".join(f"{k} {100 * res['accuracy'][k]:.2f}%" for k in names)]
+    if "comb" in res:
+        lines.append(f"[{cfg.preset}] GanDef-Comb (threshold {res['comb']['threshold']}): "
+                     + "  ".join(f"{k} {100 * res['comb']['accuracy'][k]:.2f}%" for k in names))
+    rob = res.get("robustness", {})
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"
+    if "worst_case" in rob:
+        worst = f"worst case over all attacks per example: {pct(rob['worst_case'])}"
+        if "comb_worst_case" in rob:
+            worst += f" (GanDef-Comb {pct(rob['comb_worst_case'])})"
+        lines.append(f"[{cfg.preset}] {worst}")
+    if "adaptive" in res and res["adaptive"].get("beta") is not None:
+        grid = ", ".join(f"{b}: {100 * v['comb_accuracy']:.1f}%"
+                         for b, v in res["adaptive"].get("search", {}).items())
+        lines.append(f"[{cfg.preset}] pgd_adaptive beta {res['adaptive']['beta']:g} "
+                     f"(GanDef-Comb accuracy on the search subset, by beta: {grid})")
+    for flag in rob.get("masking_flags", []):
+        lines.append(f"[{cfg.preset}] possible gradient masking: {flag}")
+    if rob and not rob.get("masking_flags"):
+        lines.append(f"[{cfg.preset}] gradient-masking check: no flag (no stronger attack left "
+                     "the model more accurate than a weaker one)")
+    return lines
+
+
 def main(argv):
     cfg = cli.config_from_flags()
     res = evaluate(cfg, verbose=cli.FLAGS.verbose, strategy=cli.FLAGS.strategy)
-    names = ["original"] + list(cfg.eval_attacks)
-    line = "  ".join(f"{k} {100 * res['accuracy'][k]:.2f}%" for k in names)
-    print(f"[{cfg.preset}] {cfg.dataset}/{cfg.method}/seed{cfg.seed} (n_test={res['n_test']}): {line}")
-    if "comb" in res:
-        line = "  ".join(f"{k} {100 * res['comb']['accuracy'][k]:.2f}%" for k in names)
-        print(f"[{cfg.preset}] GanDef-Comb (threshold {res['comb']['threshold']}): {line}")
+    print("\n".join(summary(cfg, res)))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
 
 Writes figures/<preset>/fig3.{png,csv,json}. The bars are the numbers of table2.csv
 (computed by the same function, report.table2_cells); error bars are the sample std
-over seeds; the paper's values are drawn as black ticks, labelled as the paper's. A
-missing run has no bar and is listed in fig3.json, never drawn at a filled-in height.
+over seeds; the paper's values are drawn as black ticks, labelled as the paper's (the
+rows beyond the paper, Adaptive PGD and C&W merged, have none). A missing run has no bar
+and is listed in fig3.json, never drawn at a filled-in height.
 """
 
 import numpy as np
@@ -14,36 +15,40 @@ from absl import app
 from experiments import cli
 from experiments.table2 import define_flags, selection
 from gandef_tf import report
-from gandef_tf.report import COLUMN_NAMES, COLUMNS, DATASET_NAMES, EXAMPLE_NAMES, EXAMPLES, fmt
+from gandef_tf.report import COLUMN_NAMES, COLUMNS, DATASET_NAMES, EXAMPLE_NAMES, TABLE_ROWS, fmt
 
 
 def plot(datasets, cells):
     plt = report.pyplot()
 
-    fig, axes = plt.subplots(len(datasets), 1, figsize=(10, 3.6 * len(datasets)), squeeze=False)
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(12, 3.6 * len(datasets)), squeeze=False)
     width = 0.8 / len(COLUMNS)
     colors = plt.get_cmap("tab10").colors
     for ax, d in zip(axes[:, 0], datasets):
         mine = {(c["example"], c["column"]): c for c in cells if c["dataset"] == d}
         for j, col in enumerate(COLUMNS):
-            xs = np.arange(len(EXAMPLES)) + (j - (len(COLUMNS) - 1) / 2) * width
-            got = [(x, mine[(e, col)]) for x, e in zip(xs, EXAMPLES) if mine[(e, col)]["mean"] is not None]
+            xs = np.arange(len(TABLE_ROWS)) + (j - (len(COLUMNS) - 1) / 2) * width
+            got = [(x, mine[(e, col)]) for x, e in zip(xs, TABLE_ROWS)
+                   if mine[(e, col)]["mean"] is not None]
             if got:
                 ax.bar([x for x, _ in got], [c["mean"] for _, c in got], width,
                        yerr=[c["std"] if c["n"] > 1 else 0 for _, c in got],
                        color=colors[j], label=COLUMN_NAMES[col], capsize=2)
-            ax.scatter(xs, [mine[(e, col)]["paper"] for e in EXAMPLES], marker="_", s=60,
-                       color="black", zorder=3, label="paper (Table 2)" if j == 0 else None)
+            paper = [(x, mine[(e, col)]["paper"]) for x, e in zip(xs, TABLE_ROWS)
+                     if mine[(e, col)]["paper"] is not None]
+            ax.scatter(*zip(*paper), marker="_", s=60, color="black", zorder=3,
+                       label="paper (Table 2)" if j == 0 else None)
         if not any(c["mean"] is not None for c in mine.values()):
             ax.text(0.5, 0.5, "no runs found: only the paper's values are shown",
                     ha="center", transform=ax.transAxes, bbox=dict(facecolor="white"))
-        ax.set_xticks(range(len(EXAMPLES)), [EXAMPLE_NAMES[e] for e in EXAMPLES])
+        ax.set_xticks(range(len(TABLE_ROWS)), [EXAMPLE_NAMES[e] for e in TABLE_ROWS])
         ax.set_ylim(0, 119)  # headroom for the legend above the bars
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"{DATASET_NAMES[d]}")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=7, ncol=7, loc="upper center")
-    fig.suptitle("Fig. 3: test accuracy on original and adversarial examples")
+    fig.suptitle("Fig. 3: test accuracy on original and adversarial examples "
+                 "(Adaptive PGD, C&W merged: beyond the paper)")
     fig.tight_layout()
     return fig
 
@@ -59,7 +64,7 @@ def render(preset, datasets, seeds):
                                     "n_seeds", "paper"),
                      [(DATASET_NAMES[c["dataset"]], EXAMPLE_NAMES[c["example"]],
                        COLUMN_NAMES[c["column"]], fmt(c["mean"]),
-                       fmt(c["std"]) if c["n"] else "missing", c["n"], fmt(c["paper"]))
+                       fmt(c["std"]) if c["n"] else "missing", c["n"], fmt(c["paper"], none=""))
                       for c in cells])
     report.write_json(paths["json"], {
         "provenance": prov, "units": "percent",

@@ -7,6 +7,9 @@ Writes figures/<preset>/table2.{md,csv,tex,json} ($GANDEF_FIGURES_DIR). It never
 several seeds are shown as mean ± sample std. table2.csv has exactly the columns
 dataset,examples,method,accuracy,paper,difference (%, difference = ours - paper, the
 accuracy being the mean over seeds); the std, seeds and provenance are in table2.json.
+Beyond the paper, the rows "Adaptive PGD" and "C&W merged" follow the paper's (their
+paper and difference cells are empty), and table2.md / table2.json report each column's
+worst case over all attacks per example and the gradient-masking flags of every run.
 """
 
 from collections import defaultdict
@@ -33,10 +36,52 @@ def selection():
 
 def cell_text(c, tex=False):
     pm = r"$\pm$" if tex else "±"
+    if c["paper"] is None:  # a row beyond the paper
+        return "missing" if c["mean"] is None else mean_std(c["mean"], c["std"], c["n"], pm)
     if c["mean"] is None:
         return f"missing (paper {c['paper']:.2f})"
-    std = f" {pm} {c['std']:.2f}" if c["n"] > 1 else ""
-    return f"{c['mean']:.2f}{std} (paper {c['paper']:.2f}, {c['difference']:+.2f})"
+    return (f"{mean_std(c['mean'], c['std'], c['n'], pm)} "
+            f"(paper {c['paper']:.2f}, {c['difference']:+.2f})")
+
+
+def mean_std(mean, std, n, pm="±"):
+    return f"{mean:.2f}" + (f" {pm} {std:.2f}" if n > 1 else "")
+
+
+def robustness_rows(loaded, datasets):
+    """{dataset: {column: (mean, std, n) of the worst case in %}} and the masking flags
+    as (dataset, run, flag), from results.json's `robustness`."""
+    worst, flags = {}, []
+    for d in datasets:
+        for c in COLUMNS:
+            key = "comb_worst_case" if c == "gandef_comb" else "worst_case"
+            vals = [100 * r["robustness"][key] for r in report.column_runs(loaded, d, c).values()
+                    if r.get("robustness", {}).get(key) is not None]
+            worst.setdefault(d, {})[c] = report.aggregate(vals)
+        for m, by_s in sorted(loaded.get(d, {}).items()):
+            for s, r in sorted(by_s.items()):
+                flags += [(d, f"{m}/seed{s}", f) for f in r.get("robustness", {}).get("masking_flags", [])]
+    return worst, flags
+
+
+def robustness_markdown(loaded, datasets):
+    worst, flags = robustness_rows(loaded, datasets)
+    out = ["", "## Beyond the paper: worst case and gradient-masking check", "",
+           "Worst case: the fraction of test examples right under every attack that run was "
+           "evaluated with (GanDef-Comb: counted correct under each attack's Comb rule). "
+           "A flag means a stronger attack (more steps, restarts or a margin loss) left a "
+           "model MORE accurate than a weaker one, beyond sampling noise: a sign of "
+           "gradient masking.", "",
+           "| dataset | " + " | ".join(COLUMN_NAMES[c] for c in COLUMNS) + " |",
+           "|---|" + "---|" * len(COLUMNS)]
+    for d in datasets:
+        out.append(f"| {DATASET_NAMES[d]} worst case | " + " | ".join(
+            "missing" if worst[d][c][0] is None else mean_std(*worst[d][c]) for c in COLUMNS) + " |")
+    checked = [r for r in report.all_runs(loaded) if "robustness" in r]
+    out += [""] + ([f"- {DATASET_NAMES[d]} {run}: {f}" for d, run, f in flags]
+                   or [f"No run was flagged ({len(checked)} of {len(report.all_runs(loaded))} "
+                       "runs carry the check; older results.json files do not)."])
+    return out
 
 
 def grid(cells):
@@ -82,6 +127,10 @@ def markdown(preset, datasets, seeds, loaded, cells, prov):
     for (d, e), row in grid(cells).items():
         out.append(f"| {DATASET_NAMES[d]} | {EXAMPLE_NAMES[e]} | "
                    + " | ".join(cell_text(row[c]) for c in COLUMNS) + " |")
+    out += ["", "Adaptive PGD and C&W merged are beyond the paper (no paper value): they attack "
+            "GanDef's classifier and discriminator together (README, Beyond the paper); "
+            "models without a discriminator meet the same attacks on their classifier."]
+    out += robustness_markdown(loaded, datasets)
     dev = deviation_lines(loaded)
     if dev:
         out += ["", "## Deviations from the paper's settings (from results.json)", ""] + dev
@@ -119,13 +168,18 @@ def render(preset, datasets, seeds):
     out_dir = report.figures_dir(preset)
     paths = {k: out_dir / f"table2.{k}" for k in ("md", "csv", "tex", "json")}
     rows = [(DATASET_NAMES[c["dataset"]], EXAMPLE_NAMES[c["example"]], COLUMN_NAMES[c["column"]],
-             fmt(c["mean"]), fmt(c["paper"]), fmt(c["difference"])) for c in cells]
+             fmt(c["mean"]), fmt(c["paper"], none=""),
+             fmt(c["difference"], none="" if c["paper"] is None else "missing")) for c in cells]
     report.write_csv(paths["csv"], ("dataset", "examples", "method", "accuracy", "paper",
                                     "difference"), rows)
     runs.atomic_write(paths["md"], markdown(preset, datasets, seeds, loaded, cells, prov))
     runs.atomic_write(paths["tex"], latex(preset, cells, prov))
+    worst, flags = robustness_rows(loaded, datasets)
     report.write_json(paths["json"], {
         "provenance": prov, "units": "percent; std is the sample std (ddof=1) over seeds",
+        "worst_case": {d: {c: dict(zip(("mean", "std", "n"), v)) for c, v in w.items()}
+                       for d, w in worst.items()},
+        "masking_flags": [{"dataset": d, "run": r, "flag": f} for d, r, f in flags],
         "paper_source": "paper's Table 2 (shared/REFERENCE.md section 1)",
         "cells": [{**c, "examples": EXAMPLE_NAMES[c["example"]],
                    "method": COLUMN_NAMES[c["column"]]} for c in cells]})

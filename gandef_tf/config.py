@@ -11,6 +11,7 @@ output can pass a reduced run off as the paper's scale.
 """
 
 import dataclasses
+import re
 from typing import Optional
 
 from gandef_tf import GandefError
@@ -18,12 +19,16 @@ from gandef_tf import GandefError
 DATASETS = ("mnist", "cifar10")
 METHODS = ("vanilla", "pure_pgd", "mix_pgd", "logit_pairing", "gandef", "gandef_v1")
 PRESETS = ("paper", "quick", "smoke")
-EVAL_ATTACKS = ("fgsm", "bim", "pgd1", "pgd2")
+PAPER_ATTACKS = ("fgsm", "bim", "pgd1", "pgd2")
+# Beyond the paper: attacks on the whole defended system (classifier and discriminator).
+ADAPTIVE_ATTACKS = ("pgd_adaptive", "cw_merged")
+EVAL_ATTACKS = PAPER_ATTACKS + ADAPTIVE_ATTACKS
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 GANDEF_METHODS = ("gandef", "gandef_v1")
-# Fields that change how saved predictions are scored or batched, not what was trained
-# or attacked; a finished run may be re-scored with other values.
-EVAL_ONLY_FIELDS = ("threshold", "eval_batch_size")
+# Fields that change how saved predictions are scored or batched, or which attacks are
+# run, not what was trained: a finished run may be re-scored, or extended with attacks it
+# lacks (a run stored with the paper's four attacks is extended, never refused).
+EVAL_ONLY_FIELDS = ("threshold", "eval_batch_size", "eval_attacks")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Config:
     threshold: float = 0.5  # GanDef-Comb
     eval_attacks: tuple = EVAL_ATTACKS
     eval_batch_size: int = 250
+    tag: str = ""  # a variant's name (e.g. "gamma0.5"): its folders are <method>-<tag>
 
     def __post_init__(self):
         _check(self.dataset in DATASETS, f"unknown dataset {self.dataset!r}; choose from {DATASETS}")
@@ -77,6 +83,9 @@ class Config:
         _check(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}")
         _check(self.batch_size > 0 and self.epochs > 0 and self.disc_steps > 0,
                "batch_size, epochs and disc_steps must be positive")
+        _check(self.gamma >= 0, f"gamma must be >= 0, got {self.gamma}")
+        _check(re.fullmatch(r"[A-Za-z0-9._]*", self.tag) is not None,
+               f"tag may hold letters, digits, '.' and '_' only, got {self.tag!r}")
         _check(len(self.lr_boundaries) + 1 == len(self.lr_values) or not self.lr_boundaries,
                "lr_values needs one more entry than lr_boundaries")
 

@@ -26,9 +26,12 @@ import numpy as np
 from gandef_tf import GandefError, runs
 from gandef_tf.config import DATASETS, METHODS, PRESETS
 
-EXAMPLES = ("original", "fgsm", "bim", "pgd1", "pgd2")
+EXAMPLES = ("original", "fgsm", "bim", "pgd1", "pgd2")  # the paper's rows
+# Beyond the paper: rows for the adaptive attacks, after the paper's, with no paper value.
+ADAPTIVE_EXAMPLES = ("pgd_adaptive", "cw_merged")
+TABLE_ROWS = EXAMPLES + ADAPTIVE_EXAMPLES
 EXAMPLE_NAMES = {"original": "Original", "fgsm": "FGSM", "bim": "BIM", "pgd1": "PGD-1",
-                 "pgd2": "PGD-2"}
+                 "pgd2": "PGD-2", "pgd_adaptive": "Adaptive PGD", "cw_merged": "C&W merged"}
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR10"}
 # Table 2's columns; "gandef_comb" is gandef's run scored with its discriminator.
 COLUMNS = ("vanilla", "pure_pgd", "mix_pgd", "logit_pairing", "gandef", "gandef_comb")
@@ -56,7 +59,9 @@ PAPER_CROSSOVER = 0.417  # "GanDef-Comb ... exceeds 41.7%" (CIFAR10, PGD-2 vs Pu
 
 
 def paper_value(dataset, example, column):
-    return PAPER_TABLE2[dataset][example][COLUMNS.index(column)]
+    """The paper's Table 2 entry, or None for a row the paper does not have."""
+    row = PAPER_TABLE2[dataset].get(example)
+    return None if row is None else row[COLUMNS.index(column)]
 
 
 # --- selection and loading ------------------------------------------------------------
@@ -93,9 +98,10 @@ def figures_dir(preset=None):
     return root / preset if preset else root
 
 
-def run_path(preset, dataset, method, seed, name="results.json"):
+def run_path(preset, dataset, method, seed, name="results.json", tag=""):
     # The layout of runs.results_dir(cfg), without building a Config for each lookup.
-    return results_root() / preset / dataset / method / f"seed{seed}" / name
+    folder = runs.method_folder(method, tag)
+    return results_root() / preset / dataset / folder / f"seed{seed}" / name
 
 
 def load_results(preset, datasets, seeds, methods=METHODS):
@@ -145,19 +151,20 @@ def aggregate(values):
     return float(np.mean(values)), std, len(values)
 
 
-def table2_cells(loaded, datasets, columns=COLUMNS):
+def table2_cells(loaded, datasets, columns=COLUMNS, rows=TABLE_ROWS):
     """One dict per (dataset, example, column): mean, std, n, seeds, paper, difference
-    (ours - paper, both in %, from the rounded mean so the table reads consistently)."""
+    (ours - paper, both in %, from the rounded mean so the table reads consistently;
+    None for the rows beyond the paper)."""
     cells = []
     for d in datasets:
-        for e in EXAMPLES:
+        for e in rows:
             for c in columns:
                 by_seed = {s: (column_accuracy(r, c) or {}).get(e)
                            for s, r in column_runs(loaded, d, c).items()}
                 by_seed = {s: v for s, v in by_seed.items() if v is not None}
                 mean, std, n = aggregate(by_seed.values())
                 paper = paper_value(d, e, c)
-                diff = None if mean is None else round(round(mean, 2) - paper, 2)
+                diff = None if mean is None or paper is None else round(round(mean, 2) - paper, 2)
                 cells.append(dict(dataset=d, example=e, column=c, mean=mean, std=std, n=n,
                                   seeds=sorted(by_seed), paper=paper, difference=diff))
     return cells
@@ -288,5 +295,5 @@ def save_figure(fig, path, prov):
     runs.atomic_write(path, buf.getvalue())
 
 
-def fmt(v, digits=2):
-    return "missing" if v is None else f"{v:.{digits}f}"
+def fmt(v, digits=2, none="missing"):
+    return none if v is None else f"{v:.{digits}f}"

@@ -6,8 +6,9 @@
     runs.save_checkpoint(rdir, trainer, epoch, elapsed)
 
 Heavy state (checkpoints, .keras models) lives in runs/<preset>/<dataset>/<method>/seed<k>/
-($GANDEF_RUNS_DIR); the small files that tables and figures are made from live in
-results/<same>/ ($GANDEF_RESULTS_DIR) and are meant to be committed.
+($GANDEF_RUNS_DIR; <method>-<tag> for a tagged variant); the small files that tables
+and figures are made from live in results/<same>/ ($GANDEF_RESULTS_DIR) and are meant to
+be committed.
 """
 
 import datetime
@@ -26,8 +27,13 @@ from gandef_tf import GandefError
 from gandef_tf.config import EVAL_ONLY_FIELDS, Config
 
 
+def method_folder(method, tag=""):
+    """A variant (cfg.tag, e.g. a gamma sweep's point) never shares the method's folders."""
+    return f"{method}-{tag}" if tag else method
+
+
 def _sub(cfg):
-    return Path(cfg.preset) / cfg.dataset / cfg.method / f"seed{cfg.seed}"
+    return Path(cfg.preset) / cfg.dataset / method_folder(cfg.method, cfg.tag) / f"seed{cfg.seed}"
 
 
 def run_dir(cfg):

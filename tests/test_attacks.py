@@ -146,7 +146,7 @@ def test_check_batch():
 def test_make_attack_checks_its_output(lenet, images, monkeypatch):
     """A broken attack is caught by check_batch inside make_attack, not passed on."""
     x, y = images
-    monkeypatch.setattr(attacks, "generate", lambda fn, x, y, spec: x + 0.5)
+    monkeypatch.setattr(attacks, "generate", lambda fn, x, y, spec, disc_fn=None: x + 0.5)
     with pytest.raises(GandefError):
         make_attack(lenet, get_spec("mnist", "fgsm"))(x, y)
 

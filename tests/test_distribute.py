@@ -21,8 +21,9 @@ import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-import keras, numpy as np
+import dataclasses, keras, numpy as np
 from gandef_tf.attacks import get_spec, make_attack
+from gandef_tf.models import build_discriminator
 from gandef_tf.config import get_config
 from gandef_tf.methods import build_trainer
 from gandef_tf.training import get_strategy
@@ -40,8 +41,14 @@ for name in ("default", "mirrored"):
                 shuffle=False)
     w = trainer.classifier.get_weights()[0]
     bim = make_attack(trainer.classifier, get_spec("mnist", "bim", iter_cap=2), strategy)(x, y)
+    with strategy.scope():
+        disc = build_discriminator()
+    spec = dataclasses.replace(get_spec("mnist", "pgd_adaptive", iter_cap=2), beta=1.0)
+    adaptive = make_attack(trainer.classifier, spec, strategy, disc)(x, y)  # 2 restarts
     out[name] = dict(replicas=strategy.num_replicas_in_sync, moved=float(abs(w - init).max()),
-                     w=w.ravel()[:2000].tolist(), bim=bim.ravel()[:5000].tolist())
+                     w=w.ravel()[:2000].tolist(), bim=bim.ravel()[:5000].tolist(),
+                     adaptive=[float(abs(adaptive - x).max()), float(adaptive.min()),
+                               float(adaptive.max())])
 print("RESULT" + json.dumps(out))
 """
 
@@ -59,6 +66,9 @@ def test_mirrored_on_two_cpu_devices_matches_one_device():
     # equals one device's on the whole batch (a missing scaling would double it).
     np.testing.assert_allclose(two["w"], one["w"], atol=1e-6)
     np.testing.assert_allclose(two["bim"], one["bim"], atol=1e-6)
+    for run in (one, two):  # the adaptive attack's restarts gathered across replicas
+        dist, lo, hi = run["adaptive"]
+        assert 0.25 < dist <= 0.3 + 1e-6 and 0.0 <= lo <= hi <= 1.0
 
 
 @pytest.fixture

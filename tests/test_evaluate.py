@@ -225,3 +225,75 @@ def test_unreadable_predictions_are_a_gandef_error(tmp_path):
     bad.write_bytes(b"not an npz")
     with pytest.raises(GandefError, match="cannot read predictions"):
         ev.load_predictions(bad)
+
+
+# ---------------------------------------------------------------- beyond the paper
+
+def test_smoke_results_have_adaptive_attacks_and_robustness(smoke_gandef):
+    _, res, _, _ = smoke_gandef
+    for key in ("pgd_adaptive", "cw_merged"):
+        assert key in res["accuracy"] and key in res["comb"]["accuracy"]
+    adaptive = res["adaptive"]
+    assert adaptive["beta"] in ev.BETA_GRID and adaptive["restarts"] == 2  # smoke cap
+    assert set(adaptive["search"]) == {f"{b:g}" for b in ev.BETA_GRID}
+    best = adaptive["search"][f"{adaptive['beta']:g}"]["comb_accuracy"]
+    assert best == min(v["comb_accuracy"] for v in adaptive["search"].values())
+    rob = res["robustness"]
+    assert set(rob["attacks"]) == set(EVAL_ATTACKS)
+    assert rob["worst_case"] <= min(res["accuracy"][a] for a in EVAL_ATTACKS)
+    assert rob["comb_worst_case"] <= min(res["comb"]["accuracy"][a] for a in EVAL_ATTACKS)
+    assert isinstance(rob["masking_flags"], list)
+
+
+def test_extending_a_finished_run_keeps_its_numbers(smoke_gandef, monkeypatch):
+    """A run evaluated with the paper's four attacks (its stored config says so) gains the
+    adaptive attacks alone; every number and array of the finished attacks is unchanged."""
+    cfg, _, rdir, resdir = smoke_gandef
+    paper = ("fgsm", "bim", "pgd1", "pgd2")
+    pred = ev.load_predictions(resdir / "predictions.npz")
+    old_pred = {k: v for k, v in pred.items() if not k.endswith(("_pgd_adaptive", "_cw_merged"))}
+    old_cfg = get_config("smoke", "mnist", "gandef", eval_attacks=paper)
+    old = ev.results_dict(old_cfg, old_pred, 1.0, 2.0)
+    old.pop("robustness")  # as written before this feature
+    runs.save_npz(resdir / "predictions.npz", **old_pred)
+    runs.write_json(resdir / "results.json", old)
+    for folder in (rdir, resdir):  # the stored config lists the paper's four attacks
+        stored = json.loads((folder / "config.json").read_text())
+        stored["config"]["eval_attacks"] = list(paper)
+        runs.write_json(folder / "config.json", stored)
+    asked = []
+    real_predict = ev.predict
+
+    def spy(*args, **kwargs):
+        asked.append(list(args[5]))
+        return real_predict(*args, **kwargs)
+
+    monkeypatch.setattr(ev, "predict", spy)
+    monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: pytest.fail("trained again"))
+    new = ev.evaluate(cfg, verbose=0)
+    assert asked[-1] == ["pgd_adaptive", "cw_merged"]  # (earlier calls: the beta search)
+    assert all(a == ["pgd_adaptive"] for a in asked[:-1]) and len(asked) == 1 + len(ev.BETA_GRID)
+    for key in ("original",) + paper:
+        assert new["accuracy"][key] == old["accuracy"][key]
+        assert new["comb"]["accuracy"][key] == old["comb"]["accuracy"][key]
+    assert {"pgd_adaptive", "cw_merged"} <= set(new["accuracy"]) and "adaptive" in new
+    assert new["commit"] == old["commit"] and new["date"] == old["date"]
+    assert new["extensions"][0]["attacks"] == ["pgd_adaptive", "cw_merged"]
+    merged = ev.load_predictions(resdir / "predictions.npz")
+    for k, v in old_pred.items():
+        np.testing.assert_array_equal(merged[k], v)
+    assert {"pred_cw_merged", "disc_pgd_adaptive"} <= set(merged)
+    # and now it is complete: reused as it is
+    stored = json.loads((resdir / "results.json").read_text())
+    monkeypatch.setattr(ev, "predict", lambda *a, **k: pytest.fail("attacked again"))
+    assert ev.evaluate(cfg, verbose=0) == stored
+
+
+def test_evaluate_cli_summary_prints_worst_case_and_flags(smoke_gandef):
+    from experiments.evaluate import summary
+
+    cfg, res, _, _ = smoke_gandef
+    res = dict(res, robustness=dict(res["robustness"], masking_flags=["pgd2 (2 steps) 50.0% > x"]))
+    text = "\n".join(summary(cfg, res))
+    assert "cw_merged" in text and "worst case over all attacks" in text
+    assert "possible gradient masking: pgd2 (2 steps) 50.0% > x" in text

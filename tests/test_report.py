@@ -117,7 +117,7 @@ def test_table2_values_paper_difference_and_missing(figures):
     paths = table2.render("quick", "mnist,cifar10", "0")
     rows = read_csv(paths["csv"])
     assert list(rows[0]) == ["dataset", "examples", "method", "accuracy", "paper", "difference"]
-    assert len(rows) == 2 * 5 * 6
+    assert len(rows) == 2 * 7 * 6  # the paper's 5 rows and 2 beyond the paper
     assert cell(rows, "MNIST", "Original", "Vanilla") == {
         "dataset": "MNIST", "examples": "Original", "method": "Vanilla",
         "accuracy": "98.12", "paper": "98.70", "difference": "-0.58"}
@@ -125,7 +125,13 @@ def test_table2_values_paper_difference_and_missing(figures):
     assert cell(rows, "MNIST", "FGSM", "GanDef-Comb")["difference"] == "-0.83"  # paper 96.85
     assert cell(rows, "MNIST", "PGD-2", "Pure PGD")["difference"] == "-4.14"  # 90 - 94.14
     cifar = [r for r in rows if r["dataset"] == "CIFAR10"]
-    assert {r["accuracy"] for r in cifar} == {"missing"} == {r["difference"] for r in cifar}
+    assert {r["accuracy"] for r in cifar} == {"missing"}
+    assert {r["difference"] for r in cifar if r["paper"]} == {"missing"}
+    # rows beyond the paper: no paper value, no difference, and no run had these attacks
+    extra = [r for r in rows if r["examples"] in ("Adaptive PGD", "C&W merged")]
+    assert len(extra) == 2 * 2 * 6 and {(r["paper"], r["difference"]) for r in extra} == {("", "")}
+    assert [r["examples"] for r in rows[:7 * 6:6]] == [
+        "Original", "FGSM", "BIM", "PGD-1", "PGD-2", "Adaptive PGD", "C&W merged"]
     assert cell(rows, "CIFAR10", "PGD-2", "GanDef-Comb")["paper"] == "73.56"
     md = paths["md"].read_text()
     assert "reduced-scale run" in md and "`n_test=500 (paper: None)`" in md
@@ -180,9 +186,10 @@ def test_fig4_crossovers_from_paper_numbers():
 
 
 def test_renderers_without_any_runs():
-    from experiments import convergence, fig3, fig4, table2
+    from experiments import convergence, fig3, fig4, gamma_sweep, roc, table2
 
-    for mod in (table2, fig3, fig4):
+    assert all(p.stat().st_size > 0 for p in gamma_sweep.render("quick", "mnist", "0,2", "0").values())
+    for mod in (table2, fig3, fig4, roc):
         paths = mod.render("quick", "mnist,cifar10", "0")
         assert all(p.stat().st_size > 0 for p in paths.values())
     out = json.loads(fig4.render("quick", "cifar10", "0")["json"].read_text())
@@ -253,7 +260,7 @@ def test_smoke_end_to_end(fake_data, figures):
     every renderer; the same path `make smoke` takes, minus make and the real MNIST.
     About 90 s at nice 19 on a busy 2-core CPU, so it stays in the normal suite;
     GANDEF_SKIP_E2E=1 skips it."""
-    from experiments import convergence, fig3, fig4, table2
+    from experiments import convergence, fig3, fig4, roc, table2
     from gandef_tf.config import get_config
     from gandef_tf.evaluate import evaluate
 
@@ -261,7 +268,8 @@ def test_smoke_end_to_end(fake_data, figures):
     for m in METHODS:
         evaluate(get_config("smoke", "mnist", m, 0), verbose=0)
     outs = [table2.render("smoke", "mnist", "0"), convergence.render("smoke", "mnist", "0"),
-            fig3.render("smoke", "mnist", "0"), fig4.render("smoke", "mnist", "0")]
+            fig3.render("smoke", "mnist", "0"), fig4.render("smoke", "mnist", "0"),
+            roc.render("smoke", "mnist", "0")]
     for paths in outs:
         assert all(p.stat().st_size > 0 for p in paths.values())
     rows = read_csv(outs[0]["csv"])
@@ -271,4 +279,10 @@ def test_smoke_end_to_end(fake_data, figures):
     assert set(json.loads(outs[1]["json"].read_text())["methods"]) == {
         "pure_pgd", "mix_pgd", "logit_pairing", "gandef_v1", "gandef"}
     assert set(json.loads(outs[3]["json"].read_text())["mnist"]) == {"fgsm", "pgd2"}
+    assert set(json.loads(outs[3]["json"].read_text())["gandef_comb_best_tau"]["mnist"]) == {
+        "fgsm", "pgd2"}
+    assert {r["examples"] for r in mnist if r["accuracy"] != "missing"} >= {"Adaptive PGD",
+                                                                            "C&W merged"}
+    assert set(json.loads(outs[4]["json"].read_text())["mnist"]) == {
+        "fgsm", "bim", "pgd1", "pgd2", "pgd_adaptive", "cw_merged"}
     print(f"smoke end to end: {time.time() - start:.0f} s")

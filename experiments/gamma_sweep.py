@@ -1,0 +1,138 @@
+"""Beyond the paper: GanDef's trade-off gamma, swept; original and PGD-1 accuracy of GanDef
+and GanDef-Comb against gamma.
+
+    python -m experiments.gamma_sweep --gammas=0,0.5,1,2,4 --preset=quick --dataset=mnist
+    python -m experiments.gamma_sweep --render_only     # only redraw from saved runs
+
+Each gamma is a GanDef run (trained and evaluated under PGD-1 if missing, reused when
+finished) in its own folders <method>-gamma<g> (Config.tag; listed among its deviations),
+so it never collides with the normal gandef run; the preset's own gamma (2) IS the normal
+gandef run. gamma = 0 drops the discriminator term from the classifier's loss, which
+leaves Mix PGD's loss (the paper's remark), though the discriminator is still trained
+beside it and GanDef-Comb still uses it. Writes figures/<preset>/gamma_sweep.{png,csv,json}
+(mean ± sample std over seeds; a missing run is "missing", never filled in).
+"""
+
+from absl import app, flags
+
+from experiments import cli
+from gandef_tf import GandefError, report, runs
+from gandef_tf.config import get_config
+
+FLAGS = flags.FLAGS
+SWEEP_ATTACKS = ("pgd1",)
+SERIES = (("accuracy", "original", "GanDef, original"), ("accuracy", "pgd1", "GanDef, PGD-1"),
+          ("comb", "original", "GanDef-Comb, original"), ("comb", "pgd1", "GanDef-Comb, PGD-1"))
+
+
+def define_flags():
+    flags.DEFINE_string("preset", "quick", "Preset: paper, quick or smoke.")
+    flags.DEFINE_string("dataset", "mnist", "Dataset.")
+    flags.DEFINE_string("seeds", "0", "Seeds, comma separated; several give mean ± std.")
+    flags.DEFINE_string("gammas", "0,0.5,1,2,4", "GanDef trade-offs gamma >= 0, comma separated.")
+    flags.DEFINE_bool("render_only", False, "Draw from saved runs; train and evaluate nothing.")
+    flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bars, 2 lines.")
+
+
+def parse_gammas(text):
+    try:
+        gammas = [float(g) for g in report.parse_list(text)]
+    except ValueError:
+        raise GandefError(f"gammas must be numbers, got {text!r}") from None
+    if not gammas or min(gammas) < 0:
+        raise GandefError(f"gammas must be numbers >= 0, got {text!r}")
+    return sorted(set(gammas))
+
+
+def variant(preset, dataset, gamma, seed=0, **overrides):
+    """The config of one point: the normal gandef run at the preset's gamma, else a run
+    tagged gamma<g>."""
+    base = get_config(preset, dataset, "gandef", seed, **overrides)
+    tag = "" if gamma == base.gamma else f"gamma{gamma:g}"
+    return get_config(preset, dataset, "gandef", seed, gamma=gamma, tag=tag,
+                      eval_attacks=SWEEP_ATTACKS, **overrides)
+
+
+def sweep(preset, dataset, gammas, seeds, verbose=1, **overrides):
+    """Train (or reuse) and evaluate every (gamma, seed); {(gamma, seed): results dict}."""
+    from gandef_tf.evaluate import evaluate  # TensorFlow only when something may train
+
+    return {(g, s): evaluate(variant(preset, dataset, g, s, **overrides), verbose=verbose)
+            for g in gammas for s in seeds}
+
+
+def points(preset, dataset, gammas, seeds, **overrides):
+    """One dict per gamma: tag, seeds found, and (mean, std) in % of each series."""
+    out = []
+    for g in gammas:
+        tag = variant(preset, dataset, g, **overrides).tag
+        found = {s: runs.read_json(p) for s in seeds
+                 if (p := report.run_path(preset, dataset, "gandef", s, tag=tag)).exists()}
+        point = {"gamma": g, "tag": tag, "seeds": sorted(found)}
+        for key, example, _ in SERIES:
+            accs = [r.get("accuracy", {}) if key == "accuracy" else
+                    (r.get("comb") or {}).get("accuracy", {}) for r in found.values()]
+            vals = [100 * acc[example] for acc in accs if example in acc]
+            mean, std, n = report.aggregate(vals)
+            point[f"{key}_{example}"] = {"mean": mean, "std": std, "n": n}
+        out.append(point)
+    return out
+
+
+def plot(dataset, pts):
+    plt = report.pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, example, label in SERIES:
+        got = [(p["gamma"], p[f"{key}_{example}"]) for p in pts if p[f"{key}_{example}"]["n"]]
+        if got:
+            ax.errorbar([g for g, _ in got], [c["mean"] for _, c in got],
+                        yerr=[c["std"] for _, c in got], marker="o", capsize=3, label=label,
+                        ls="-" if key == "accuracy" else "--",
+                        color="C0" if example == "original" else "C3")
+    if any(p[f"{k}_{e}"]["n"] for p in pts for k, e, _ in SERIES):
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no runs found", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("γ (GanDef's trade-off; 0 = Mix PGD's classifier loss)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{report.DATASET_NAMES[dataset]}: GanDef vs γ (beyond the paper)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def render(preset, dataset, gammas, seeds, **overrides):
+    preset, (dataset,), seeds = report.check_selection(preset, [dataset], seeds)
+    gammas = parse_gammas(gammas) if isinstance(gammas, str) else sorted(set(gammas))
+    pts = points(preset, dataset, gammas, seeds, **overrides)
+    found = [runs.read_json(report.run_path(preset, dataset, "gandef", s, tag=p["tag"]))
+             for p in pts for s in p["seeds"]]
+    prov = report.provenance(preset, seeds, found)
+    out_dir = report.figures_dir(preset)
+    paths = {k: out_dir / f"gamma_sweep.{k}" for k in ("png", "csv", "json")}
+    report.write_csv(paths["csv"], ("dataset", "gamma", "run", "n_seeds")
+                     + tuple(f"{k}_{e}" for k, e, _ in SERIES),
+                     [(dataset, f"{p['gamma']:g}", runs.method_folder("gandef", p["tag"]),
+                       len(p["seeds"]))
+                      + tuple(report.fmt(p[f"{k}_{e}"]["mean"]) for k, e, _ in SERIES)
+                      for p in pts])
+    report.write_json(paths["json"], {
+        "dataset": dataset, "points": pts, "provenance": prov, "units": "percent",
+        "note": "gamma = 0: the classifier's loss is Mix PGD's; the discriminator is still "
+                "trained and read by GanDef-Comb. comb = GanDef-Comb at each run's threshold."})
+    report.save_figure(plot(dataset, pts), paths["png"], prov)
+    return paths
+
+
+def main(argv):
+    gammas = parse_gammas(FLAGS.gammas)
+    preset, (dataset,), seeds = report.check_selection(FLAGS.preset, [FLAGS.dataset], FLAGS.seeds)
+    if not FLAGS.render_only:
+        sweep(preset, dataset, gammas, seeds, verbose=FLAGS.verbose)
+    paths = render(preset, dataset, gammas, seeds)
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(cli.guarded(main))

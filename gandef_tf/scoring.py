@@ -1,0 +1,184 @@
+"""Scores from saved predictions (numpy only): accuracy, GanDef-Comb, the worst case over
+attacks, the gradient-masking check, the discriminator's ROC and the threshold choice.
+
+    from gandef_tf import scoring
+    pred = scoring.load_predictions("results/quick/mnist/gandef/seed0/predictions.npz")
+    acc, comb = scoring.score(pred, threshold=0.5)
+    print(scoring.robustness(pred, threshold=0.5)["masking_flags"])
+    fpr, tpr, taus = scoring.roc(pred["disc_original"], pred["disc_pgd2"])
+
+No attack is run here: everything is recomputed from `predictions.npz` (labels,
+pred_<attack>, disc_<attack>), so renderers need neither TensorFlow nor a model.
+"""
+
+import numpy as np
+
+from gandef_tf import GandefError
+
+# (stronger, weaker): the stronger has more steps, restarts or a margin loss, so a model
+# more accurate under it than under the weaker is suspect of gradient masking.
+CLASSIFIER_PAIRS = (("pgd2", "pgd1"), ("pgd1", "bim"), ("bim", "fgsm"))
+ADAPTIVE_PAIRS = (("pgd_adaptive", "pgd2"), ("cw_merged", "pgd2"))
+MASKING_SE = 2.0  # a flag needs a difference above this many paired standard errors
+MASKING_RULE = ("flagged when accuracy under the stronger attack exceeds that under the "
+                f"weaker by more than {MASKING_SE:g} paired standard errors of the difference "
+                "(same examples; the SE comes from the examples right under one attack only)")
+
+
+def load_predictions(path):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as e:
+        raise GandefError(f"cannot read predictions {path} ({e})") from None
+
+
+def names(predictions):
+    """'original' and the attacks, in the order they were saved."""
+    return [k[len("pred_"):] for k in predictions if k.startswith("pred_")]
+
+
+def attacks(predictions):
+    return [n for n in names(predictions) if n != "original"]
+
+
+def comb_correct(pred, labels, disc, threshold, adversarial):
+    """REFERENCE.md section 2: an original example must be classified right AND pass the
+    discriminator; an adversarial one counts when classified right OR rejected."""
+    right = pred == labels
+    flagged = disc >= threshold
+    return right | flagged if adversarial else right & ~flagged
+
+
+def _check_threshold(threshold):
+    if not 0 <= threshold <= 1:
+        raise GandefError(f"threshold must be in [0, 1], got {threshold}")
+
+
+def correct(predictions, name, threshold=None):
+    """Per-example correctness under `name`: the classifier's, or GanDef-Comb's rule."""
+    labels, pred = predictions["labels"], predictions[f"pred_{name}"]
+    if threshold is None:
+        return pred == labels
+    return comb_correct(pred, labels, predictions[f"disc_{name}"], threshold,
+                        adversarial=name != "original")
+
+
+def score(predictions, threshold=None):
+    """(accuracy dict, comb accuracy dict or None) from saved predictions."""
+    acc = {n: float(np.mean(correct(predictions, n))) for n in names(predictions)}
+    if threshold is None or "disc_original" not in predictions:
+        return acc, None
+    _check_threshold(threshold)
+    comb = {n: float(np.mean(correct(predictions, n, threshold))) for n in names(predictions)}
+    return acc, comb
+
+
+# --- worst case and the gradient-masking check ----------------------------------------
+
+def worst_case(predictions, threshold=None):
+    """Fraction of examples right under EVERY attack (GanDef-Comb's rule with a
+    threshold); None without attacks."""
+    names_ = attacks(predictions)
+    if not names_:
+        return None
+    return float(np.mean(np.all([correct(predictions, n, threshold) for n in names_], axis=0)))
+
+
+def masking_flags(predictions, descriptions=None, threshold=None):
+    """Readable flags, e.g. 'pgd2 (80 steps) 85.2% > pgd1 (40 steps) 84.0% (...)'.
+
+    The classifier's accuracy is checked on CLASSIFIER_PAIRS, and on ADAPTIVE_PAIRS when
+    the run has no discriminator (then the adaptive attacks are pure classifier attacks).
+    With a discriminator, ADAPTIVE_PAIRS are checked on GanDef-Comb's accuracy instead: the
+    adaptive attacks target the whole system, so against the classifier alone they may
+    trade misclassification for evasion, and the paper's attacks, which ignore D, may
+    legitimately be easier to detect when they are stronger."""
+    descriptions = descriptions or {}
+    has_d = "disc_original" in predictions
+    checks = [(p, None) for p in CLASSIFIER_PAIRS + (() if has_d else ADAPTIVE_PAIRS)]
+    if has_d and threshold is not None:
+        checks += [(p, threshold) for p in ADAPTIVE_PAIRS]
+    out = []
+    for (strong, weak), tau in checks:
+        if f"pred_{strong}" not in predictions or f"pred_{weak}" not in predictions:
+            continue
+        a = correct(predictions, strong, tau).astype(float)
+        b = correct(predictions, weak, tau).astype(float)
+        diff = float(np.mean(a - b))
+        se = float(np.std(a - b) / np.sqrt(len(a)))
+        if diff > 0 and diff > MASKING_SE * se:
+            desc = lambda n: f" ({descriptions[n]})" if n in descriptions else ""
+            out.append(f"{'GanDef-Comb: ' if tau is not None else ''}"
+                       f"{strong}{desc(strong)} {100 * a.mean():.1f}% > {weak}{desc(weak)} "
+                       f"{100 * b.mean():.1f}% (+{100 * diff:.1f} pp; {MASKING_SE:g} paired SE "
+                       f"= {100 * MASKING_SE * se:.1f} pp)")
+    return out
+
+
+def robustness(predictions, descriptions=None, threshold=None):
+    """results.json's `robustness`: worst cases and masking flags."""
+    out = {"attacks": attacks(predictions), "worst_case": worst_case(predictions),
+           "masking_flags": masking_flags(predictions, descriptions, threshold),
+           "masking_rule": MASKING_RULE}
+    if threshold is not None and "disc_original" in predictions:
+        out["comb_worst_case"] = worst_case(predictions, threshold)
+    return out
+
+
+# --- the discriminator's ROC and the threshold -----------------------------------------
+
+def roc(negatives, positives):
+    """(fpr, tpr, thresholds): an example is flagged when its score >= threshold (the
+    GanDef-Comb rule); thresholds run from above every score (0, 0) down to the lowest."""
+    neg, pos = np.asarray(negatives, float), np.asarray(positives, float)
+    if not len(neg) or not len(pos):
+        raise GandefError("an ROC needs negative and positive scores")
+    taus = np.unique(np.concatenate([neg, pos]))[::-1]
+    taus = np.concatenate([[np.inf], taus])
+    fpr = np.array([np.mean(neg >= t) for t in taus])
+    tpr = np.array([np.mean(pos >= t) for t in taus])
+    return fpr, tpr, taus
+
+
+def auc(fpr, tpr):
+    """Area under the ROC by the trapezoid rule (ties count half, as in a rank AUC)."""
+    fpr, tpr = np.asarray(fpr, float), np.asarray(tpr, float)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+def tau_at_fpr(negatives, positives, target=0.05):
+    """(tau, fpr, tpr) of the lowest threshold whose false-positive rate on original
+    examples is at most `target`: the most adversarial examples flagged at that cost."""
+    fpr, tpr, taus = roc(negatives, positives)
+    ok = np.flatnonzero(fpr <= target + 1e-12)
+    i = ok[-1]  # fpr grows as tau falls; the last admissible one flags the most
+    tau = float(taus[i]) if np.isfinite(taus[i]) else float(np.nextafter(np.max(taus[1:]), np.inf))
+    return tau, float(fpr[i]), float(tpr[i])
+
+
+def tau_grid(predictions, attack, step=0.01):
+    """0..1 in `step`s plus every saved score of original and `attack` examples: the
+    scores are where GanDef-Comb's accuracies change."""
+    grid = np.round(np.arange(0.0, 1.0 + step / 2, step), 10)
+    scores = np.concatenate([predictions["disc_original"], predictions[f"disc_{attack}"]])
+    return np.unique(np.clip(np.concatenate([grid, scores.astype(float)]), 0.0, 1.0))
+
+
+def comb_accuracies(predictions, attack, taus):
+    """(original, adversarial) GanDef-Comb accuracies in % for every threshold in taus."""
+    orig = [np.mean(correct(predictions, "original", t)) for t in taus]
+    adv = [np.mean(correct(predictions, attack, t)) for t in taus]
+    return 100.0 * np.array(orig), 100.0 * np.array(adv)
+
+
+def best_tau_curve(predictions, attack, rho, taus=None):
+    """(accuracy %, tau) per rho: max over tau of (1 - rho) comb_original(tau) + rho
+    comb_adversarial(tau), i.e. GanDef-Comb with the threshold chosen best for each rho.
+    Every fixed threshold in taus lies on or below it."""
+    taus = tau_grid(predictions, attack) if taus is None else np.asarray(taus, float)
+    orig, adv = comb_accuracies(predictions, attack, taus)
+    rho = np.asarray(rho, float)[:, None]
+    overall = (1.0 - rho) * orig[None, :] + rho * adv[None, :]
+    best = np.argmax(overall, axis=1)
+    return overall[np.arange(len(best)), best], taus[best]

@@ -1,0 +1,111 @@
+"""Scores from saved predictions (beyond the paper): the worst case over attacks, the
+gradient-masking flags, the discriminator's ROC / AUC / threshold at 5% FPR, and the
+best-threshold curve of GanDef-Comb, on hand-made numbers."""
+
+import numpy as np
+import pytest
+
+from gandef_tf import GandefError, scoring
+
+
+def hand():
+    """6 examples; rows are right (1) / wrong (0) under each attack."""
+    labels = np.arange(6) % 3
+    right = {"original": [1, 1, 1, 1, 1, 0], "fgsm": [1, 1, 0, 1, 0, 0],
+             "pgd1": [1, 0, 1, 1, 0, 0], "pgd2": [1, 0, 1, 0, 0, 0]}
+    out = {"labels": labels.astype(np.int32)}
+    for k, r in right.items():
+        out[f"pred_{k}"] = np.where(np.array(r, bool), labels, (labels + 1) % 3).astype(np.int32)
+    return out
+
+
+def test_worst_case_counts_an_example_only_if_right_under_every_attack():
+    p = hand()
+    assert scoring.worst_case(p) == pytest.approx(1 / 6)  # example 0 only (original ignored)
+    # comb: an adversarial example also counts when flagged; flag example 3 everywhere
+    for k in ("original", "fgsm", "pgd1", "pgd2"):
+        p[f"disc_{k}"] = np.array([0, 0, 0, 0.9, 0, 0], np.float32)
+    assert scoring.worst_case(p, threshold=0.5) == pytest.approx(2 / 6)  # 0 and 3
+    assert scoring.worst_case({"labels": p["labels"], "pred_original": p["pred_original"]}) is None
+
+
+def _pair(n, strong_right, weak_right):
+    labels = np.zeros(n, np.int32)
+    mk = lambda r: np.where(np.arange(n) < r, 0, 1).astype(np.int32)
+    return {"labels": labels, "pred_pgd2": mk(strong_right), "pred_pgd1": mk(weak_right)}
+
+
+def test_masking_flags_a_stronger_attack_that_does_worse_beyond_noise():
+    desc = {"pgd2": "80 steps", "pgd1": "40 steps"}
+    # 100 examples: PGD-2 leaves 90 right, PGD-1 80 (the 10 extra are right only under
+    # PGD-2): well beyond 2 paired standard errors
+    flags = scoring.masking_flags(_pair(100, 90, 80), desc)
+    assert len(flags) == 1 and flags[0].startswith("pgd2 (80 steps) 90.0% > pgd1 (40 steps) 80.0%")
+    assert scoring.masking_flags(_pair(100, 80, 90), desc) == []  # weaker is weaker: fine
+    assert scoring.masking_flags(_pair(100, 80, 80), desc) == []
+    # 2 examples of 100 favour PGD-2: within noise (2 SE = 2.8 pp > 2 pp)
+    assert scoring.masking_flags(_pair(100, 82, 80), desc) == []
+
+
+def test_masking_pairs_depend_on_the_discriminator():
+    n = 100
+    labels = np.zeros(n, np.int32)
+    mk = lambda r: np.where(np.arange(n) < r, 0, 1).astype(np.int32)
+    p = {"labels": labels, "pred_original": mk(100), "pred_pgd2": mk(50), "pred_cw_merged": mk(70)}
+    # no discriminator: cw_merged is a classifier attack, stronger than PGD-2: flagged
+    (flag,) = scoring.masking_flags(p)
+    assert flag.startswith("cw_merged 70.0% > pgd2 50.0%")
+    # with one: compared on GanDef-Comb only (D flags nothing here, so the same numbers)
+    p.update({f"disc_{k}": np.zeros(n, np.float32) for k in ("original", "pgd2", "cw_merged")})
+    assert scoring.masking_flags(p) == []  # no threshold: no Comb check
+    (flag,) = scoring.masking_flags(p, threshold=0.5)
+    assert flag.startswith("GanDef-Comb: cw_merged 70.0% > pgd2 50.0%")
+    rob = scoring.robustness(p, threshold=0.5)
+    assert rob["worst_case"] == 0.5 and rob["comb_worst_case"] == 0.5
+    assert rob["masking_flags"] == [flag] and "paired standard errors" in rob["masking_rule"]
+
+
+def test_roc_auc_and_threshold_at_five_percent():
+    neg = np.arange(100) / 100  # 0.00 .. 0.99
+    pos = np.ones(50)
+    fpr, tpr, taus = scoring.roc(neg, pos)
+    assert (fpr[0], tpr[0]) == (0.0, 0.0) and (fpr[-1], tpr[-1]) == (1.0, 1.0)
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+    assert scoring.auc(fpr, tpr) == pytest.approx(1.0)  # perfect separation
+    tau, f, t = scoring.tau_at_fpr(neg, pos, 0.05)
+    assert tau == pytest.approx(0.95) and f == pytest.approx(0.05) and t == 1.0
+    # identical distributions: the diagonal
+    same = np.random.default_rng(0).uniform(size=200)
+    assert scoring.auc(*scoring.roc(same, same)[:2]) == pytest.approx(0.5)
+    # overlapping normals: about Phi(1 / sqrt(2)) = 0.760
+    rng = np.random.default_rng(1)
+    a = scoring.auc(*scoring.roc(rng.normal(0, 1, 4000), rng.normal(1, 1, 4000))[:2])
+    assert a == pytest.approx(0.760, abs=0.02)
+    # reversed: AUC 0; every original example above every adversarial one
+    assert scoring.auc(*scoring.roc(pos, neg)[:2]) == pytest.approx(0.0)
+    # a target no threshold meets except flagging nothing
+    tau, f, t = scoring.tau_at_fpr(np.ones(10), np.ones(10), 0.05)
+    assert tau > 1.0 and (f, t) == (0.0, 0.0)
+    with pytest.raises(GandefError):
+        scoring.roc([], [1.0])
+
+
+def test_best_tau_curve_is_above_every_fixed_tau():
+    rng = np.random.default_rng(0)
+    n = 300
+    labels = rng.integers(0, 10, n).astype(np.int32)
+    p = {"labels": labels,
+         "pred_original": np.where(rng.uniform(size=n) < 0.9, labels, (labels + 1) % 10),
+         "pred_pgd2": np.where(rng.uniform(size=n) < 0.3, labels, (labels + 1) % 10),
+         "disc_original": rng.beta(2, 5, n).astype(np.float32),
+         "disc_pgd2": rng.beta(5, 2, n).astype(np.float32)}
+    rho = np.linspace(0, 1, 101)
+    best, taus = scoring.best_tau_curve(p, "pgd2", rho)
+    for tau in (0.0, 0.3, 0.5, 0.7, 1.0):
+        acc, comb = scoring.score(p, tau)
+        fixed = 100 * ((1 - rho) * comb["original"] + rho * comb["pgd2"])
+        assert np.all(best >= fixed - 1e-9)
+    # at rho = 0 the best is never flagging a right original example; at rho = 1, flag all
+    assert best[0] == pytest.approx(100 * np.mean(p["pred_original"] == labels))
+    assert best[-1] == pytest.approx(100.0) and taus[-1] == 0.0
+    assert np.all((taus >= 0) & (taus <= 1))
