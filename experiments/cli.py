@@ -29,6 +29,8 @@ def define_run_flags():
                       "Compute in float16 (with loss scaling) or bfloat16; variables stay float32.")
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
                       "mirrored: data-parallel training on every local accelerator.")
+    flags.DEFINE_list("eval_attacks", None, "Attacks to evaluate (default: the preset's), "
+                      "e.g. fgsm,bim,pgd1,pgd2,pgd_adaptive,cw_merged.")
     flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bars, 2 lines.")
 
 
@@ -36,6 +38,7 @@ def config_from_flags():
     return get_config(FLAGS.preset, FLAGS.dataset, FLAGS.method, FLAGS.seed, eps=FLAGS.eps,
                       eps_iter=FLAGS.eps_iter, threshold=FLAGS.threshold,
                       disc_batch=FLAGS.disc_batch,
+                      eval_attacks=tuple(FLAGS.eval_attacks) if FLAGS.eval_attacks else None,
                       precision=FLAGS.mixed_precision and f"mixed_{FLAGS.mixed_precision}")
 
 
