@@ -10,10 +10,8 @@ and is listed in fig3.json, never drawn at a filled-in height.
 """
 
 import numpy as np
-from absl import app
 
-from experiments import cli
-from experiments.table2 import define_flags, selection
+from experiments.table2 import run, selection
 from gandef_tf import report
 from gandef_tf.report import COLUMN_NAMES, COLUMNS, DATASET_NAMES, EXAMPLE_NAMES, TABLE_ROWS, fmt
 
@@ -73,11 +71,5 @@ def render(preset, datasets, seeds):
     return paths
 
 
-def main(argv):
-    paths = render(*selection())
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-
-
 if __name__ == "__main__":
-    define_flags()
-    app.run(cli.guarded(main))
+    run(render)

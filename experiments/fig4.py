@@ -21,10 +21,8 @@ fig4_best_tau.csv (dataset,attack,seed,rho,tau,accuracy).
 """
 
 import numpy as np
-from absl import app
 
-from experiments import cli
-from experiments.table2 import define_flags, selection
+from experiments.table2 import run, selection
 from gandef_tf import report, scoring
 from gandef_tf.report import COLUMN_NAMES, DATASET_NAMES, EXAMPLE_NAMES
 
@@ -143,11 +141,5 @@ def render(preset, datasets, seeds):
     return paths
 
 
-def main(argv):
-    paths = render(*selection())
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-
-
 if __name__ == "__main__":
-    define_flags()
-    app.run(cli.guarded(main))
+    run(render)

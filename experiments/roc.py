@@ -14,10 +14,8 @@ fpr_at_tau,tpr_at_tau.
 """
 
 import numpy as np
-from absl import app
 
-from experiments import cli
-from experiments.table2 import define_flags, selection
+from experiments.table2 import run, selection
 from gandef_tf import report, scoring
 from gandef_tf.report import DATASET_NAMES, EXAMPLE_NAMES
 
@@ -104,11 +102,5 @@ def render(preset, datasets, seeds):
     return paths
 
 
-def main(argv):
-    paths = render(*selection())
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-
-
 if __name__ == "__main__":
-    define_flags()
-    app.run(cli.guarded(main))
+    run(render)

@@ -186,11 +186,16 @@ def render(preset, datasets, seeds):
     return paths
 
 
-def main(argv):
-    paths = render(*selection())
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
+def run(render_fn):
+    """Entry point shared by the renderers that take --preset, --datasets and --seeds."""
+
+    def main(argv):
+        paths = render_fn(*selection())
+        print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+    define_flags()
+    app.run(cli.guarded(main))
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(cli.guarded(main))
+    run(render)
