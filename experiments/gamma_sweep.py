@@ -6,7 +6,7 @@ and GanDef-Comb against gamma.
 
 Each gamma is a GanDef run (trained and evaluated under PGD-1 if missing, reused when
 finished) in its own folders <method>-gamma<g> (Config.tag; listed among its deviations),
-so it never collides with the normal gandef run; the preset's own gamma (2) IS the normal
+so it never collides with the normal gandef run; the preset's own gamma (paper 2, quick 0.5) IS the normal
 gandef run. gamma = 0 drops the discriminator term from the classifier's loss, which
 leaves Mix PGD's loss (the paper's remark), though the discriminator is still trained
 beside it and GanDef-Comb still uses it. Writes figures/<preset>/gamma_sweep.{png,csv,json}

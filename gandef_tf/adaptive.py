@@ -14,7 +14,8 @@ that splits it (CleverHans ascends `loss_fn(labels=y, logits=model_fn(x))`):
 - pgd_adaptive: CE(y, Z) - beta * softplus(Z_D) = CE + beta * log(1 - D): the class
   moves away from y while D moves towards 'original';
 - cw_merged: C&W's N+1 logits G_i = Z_i, G_{N+1} = (Z_D + 1) * max_j Z_j (the detector
-  as one more class), with the margin max_{j != y, j <= N} G_j - max(G_y, G_{N+1}).
+  as one more class; Z shifted per example so that min_j Z_j = 0, see merged_logits),
+  with the margin max_{j != y, j <= N} G_j - max(G_y, G_{N+1}).
 
 Without a discriminator the D terms are absent: PGD with restarts and the C&W margin
 loss on the classifier's logits, so every model meets the same stronger attacks.
@@ -29,7 +30,12 @@ ADAPTIVE_KINDS = ("pgd_adaptive", "cw_merged")
 
 
 def merged_logits(z, z_d):
-    """C&W (2017) section 5: the detector's logit becomes class N+1 of the classifier."""
+    """C&W (2017) section 5: the detector's logit becomes class N+1 of the classifier.
+    Their G_{N+1} = (Z_D + 1) * max_j Z_j assumes max_j Z_j > 0; with negative logits it
+    inverts (our quick GanDef's logits sit near -755, and the margin then "succeeds" on
+    detected examples). Softmax ignores a per-example shift, so Z - min_j Z_j classifies
+    exactly as Z and meets the assumption; the merged model flags iff Z_D > 0."""
+    z = z - tf.reduce_min(z, axis=1, keepdims=True)
     z_d = tf.reshape(z_d, [-1, 1])
     return tf.concat([z, (z_d + 1.0) * tf.reduce_max(z, axis=1, keepdims=True)], axis=1)
 

@@ -150,8 +150,13 @@ _QUICK = {
 }
 # Pure PGD from scratch at eps 0.3 and lr 1e-3 stalls at chance (loss ln 10) for the
 # whole quick budget; an eps ramp over the first epoch lets it learn features first.
+# GanDef at lr 1e-3 and the paper's gamma 2 is unstable (logits drift to ~-750; clean
+# accuracy fell to 85% in a third epoch) and reached 52% PGD-1 in 2 epochs; tuning probes
+# (results/quick/mnist/tuning/) gave 69% at gamma 0.5 and 66% at gamma 1 after 2 epochs.
+_QUICK_GANDEF = dict(epochs=4, gamma=0.5)
 _QUICK_METHOD = {"vanilla": dict(epochs=1, train_attack="pgd1"),
-                 "pure_pgd": dict(epochs=3, eps_ramp_steps=468)}
+                 "pure_pgd": dict(epochs=3, eps_ramp_steps=468),
+                 "gandef": _QUICK_GANDEF, "gandef_v1": _QUICK_GANDEF}
 
 # --- smoke: seconds per method, for tests ------------------------------------------------
 _SMOKE = dict(n_train=256, n_test=64, batch_size=32, epochs=2, train_attack="fgsm_rs",

@@ -83,16 +83,28 @@ def test_merged_logits_and_margin_by_hand():
     z = tf.constant([[1.0, 2.0, 3.0], [-1.0, 0.5, 0.2]])
     z_d = tf.constant([0.5, -2.0])
     g = merged_logits(z, z_d).numpy()
-    # G_{N+1} = (Z_D + 1) * max_j Z_j: 1.5 * 3 = 4.5 and -1 * 0.5 = -0.5
-    np.testing.assert_allclose(g, [[1, 2, 3, 4.5], [-1, 0.5, 0.2, -0.5]], rtol=1e-6)
+    # Z - min_j Z_j = [0, 1, 2] and [0, 1.5, 1.2]; G_{N+1} = (Z_D + 1) * max: 3 and -1.5
+    np.testing.assert_allclose(g, [[0, 1, 2, 3], [0, 1.5, 1.2, -1.5]], rtol=1e-6)
     y = tf.constant([2, 1])
-    # max_{j != y} G_j - max(G_y, G_{N+1}): row 0: 2 - max(3, 4.5); row 1: 0.2 - max(0.5, -0.5)
-    np.testing.assert_allclose(margin(y, tf.constant(g), 3).numpy(), [-2.5, -0.3], rtol=1e-6)
+    # max_{j != y} G_j - max(G_y, G_{N+1}): row 0: 1 - max(2, 3); row 1: 1.2 - max(1.5, -1.5)
+    np.testing.assert_allclose(margin(y, tf.constant(g), 3).numpy(), [-2.0, -0.3], rtol=1e-6)
     # without the detector column: the plain C&W margin max_{j != y} Z_j - Z_y
     np.testing.assert_allclose(margin(y, z, 3).numpy(), [-1.0, -0.3], rtol=1e-6)
     # misclassified and undetected: positive
     np.testing.assert_allclose(margin(tf.constant([0]), tf.constant([[1.0, 5.0, 0.0, 2.0]]), 3)
                                .numpy(), [3.0])
+
+
+def test_merged_margin_is_shift_invariant_and_sees_detection_with_negative_logits():
+    # Misclassified (class 1 beats y = 0) but detected (Z_D = 1 > 0): not a success. C&W's
+    # formula on the raw, all-negative logits would give G_{N+1} = 2 * -5 = -10 and a
+    # margin of +5; on shifted logits the detector column wins and the margin is -5.
+    z, z_d, y = tf.constant([[-10.0, -5.0, -8.0]]), tf.constant([1.0]), tf.constant([0])
+    np.testing.assert_allclose(margin(y, merged_logits(z, z_d), 3).numpy(), [-5.0])
+    # undetected (Z_D = -0.5 < 0): a success whatever the common offset of the logits
+    for offset in (-755.0, 0.0, 40.0):
+        g = merged_logits(z + offset, tf.constant([-0.5]))
+        np.testing.assert_allclose(margin(y, g, 3).numpy(), [2.5], rtol=1e-5)
 
 
 def test_losses_split_the_concatenated_outputs_by_hand():
