@@ -2,16 +2,21 @@
 
     python -m experiments.bench                 # writes figures/bench.json and bench.md
     python -m experiments.bench --out=figures/bench-gpu.json --steps=5
+    python -m experiments.bench --only_pgd --intra_op=1 --sweep_batches=64,256,512
 
 Measures (1) the float32 matmul rate, (2) PGD-1 throughput of our compiled attack against
 a direct eager call of CleverHans' projected_gradient_descent on the same LeNet and batch,
 and the fraction of the matmul rate that our loop reaches (FLOPs of LeNet's forward and
 input-gradient passes), (3) training time per step of every method relative to mix_pgd
 (GanDef with a fresh discriminator batch, and with `disc_batch=reuse`), (4) evaluation
-throughput for Table 2 over all four attacks.
+throughput for Table 2 over all four attacks. `--only_pgd` measures (1) and (2) only, with
+the options tried for speed (other batch sizes, XLA), each as a ratio to the default in
+the same process, and adds the row to figures/bench_sweep.json (one row per thread
+setting: thread pools are fixed per process).
 """
 
 import time
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -20,7 +25,7 @@ from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient
 
 from experiments import cli
 from gandef_tf import runs
-from gandef_tf.attacks import get_spec, make_attack
+from gandef_tf.attacks import generate, get_spec, make_attack
 from gandef_tf.config import PAPER_ATTACKS, get_config
 from gandef_tf.methods import build_trainer
 from gandef_tf.models import build_classifier
@@ -33,6 +38,8 @@ flags.DEFINE_string("out", "figures/bench.json", "Where to write the JSON (and .
 flags.DEFINE_integer("inter_op", 0, "TensorFlow inter-op threads (0: TensorFlow's default).")
 flags.DEFINE_integer("intra_op", 0, "TensorFlow intra-op threads (0: TensorFlow's default).")
 flags.DEFINE_bool("only_pgd", False, "Measure only the matmul rate and PGD-1 (fast sweeps).")
+flags.DEFINE_list("sweep_batches", [], "With --only_pgd: batch sizes to time against --batch.")
+flags.DEFINE_string("sweep_out", "figures/bench_sweep.json", "Where --only_pgd adds its row.")
 FLAGS = flags.FLAGS
 
 
@@ -64,11 +71,14 @@ def forward_flops(model):
     return total
 
 
+def _batch(n):
+    return tf.random.uniform((n, 28, 28, 1)), tf.random.uniform((n,), maxval=10, dtype=tf.int32)
+
+
 def bench_pgd(batch, steps):
     model = build_classifier("mnist")
     spec = get_spec("mnist", "pgd1")
-    x = tf.random.uniform((batch, 28, 28, 1))
-    y = tf.random.uniform((batch,), maxval=10, dtype=tf.int32)
+    x, y = _batch(batch)
     ours = make_attack(model, spec)
     t_ours = timed(lambda: ours(x, y), steps)
     fn = lambda t: model(t, training=False)
@@ -79,6 +89,23 @@ def bench_pgd(batch, steps):
     flops = 2 * forward_flops(model) * spec.nb_iter * batch
     return {"pgd1_examples_per_s": batch / t_ours, "cleverhans_eager_examples_per_s": batch / t_ch,
             "pgd1_vs_cleverhans_ratio": t_ch / t_ours, "pgd1_gflops": flops / t_ours / 1e9}
+
+
+def bench_options(batch, steps, batches):
+    """PGD-1 options tried for speed, each timed against the default beside it."""
+    model = build_classifier("mnist")
+    spec = get_spec("mnist", "pgd1")
+    fn = lambda t: model(t, training=False)
+    ours = make_attack(model, spec)
+    x, y = _batch(batch)
+    base = batch / timed(lambda: ours(x, y), steps)
+    xla = tf.function(lambda a, b: generate(fn, a, b, spec), jit_compile=True)
+    out = {"default_examples_per_s": base,
+           "xla_vs_default_ratio": batch / timed(lambda: xla(x, y).numpy(), steps) / base}
+    for n in batches:
+        xn, yn = _batch(int(n))
+        out[f"batch{n}_vs_batch{batch}_ratio"] = int(n) / timed(lambda: ours(xn, yn), steps) / base
+    return out
 
 
 def bench_training(batch, steps, attack):
@@ -123,6 +150,12 @@ def main(argv):
     res["pgd1_fraction_of_matmul_peak"] = res["pgd1_gflops"] / res["matmul_gflops"]
     res.update(batch=FLAGS.batch, inter_op=FLAGS.inter_op, intra_op=FLAGS.intra_op)
     if FLAGS.only_pgd:
+        res.update(bench_options(FLAGS.batch, FLAGS.steps, FLAGS.sweep_batches))
+        res.update(runs.provenance())
+        path = Path(FLAGS.sweep_out)
+        rows = runs.read_json(path) if path.exists() else {}
+        rows[f"inter{FLAGS.inter_op}_intra{FLAGS.intra_op}_batch{FLAGS.batch}"] = res
+        runs.write_json(path, rows)
         print({k: round(v, 3) if isinstance(v, float) else v for k, v in res.items()})
         return
     timings = bench_training(FLAGS.batch, FLAGS.steps, FLAGS.train_attack)
