@@ -8,6 +8,7 @@ from gandef_tf.attacks import spec_for, make_attack
 
 name, epochs, overrides = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 ramp = overrides.pop("gamma_ramp", 0)
+lr_after = overrides.pop("lr_after_init", None)
 init = overrides.pop("init", None)
 method = overrides.pop("method", "gandef")
 cfg = config.get_config("quick", "mnist", method, 0, **overrides)
@@ -18,6 +19,9 @@ keras.utils.set_random_seed(cfg.seed)
 trainer = training.build_trainer(cfg)
 if init:
     print("init", init, runs.load_checkpoint(init, trainer))
+if lr_after:  # the checkpoint restores the optimizer's own learning-rate variable
+    trainer.optimizer.learning_rate.assign(lr_after)
+    print("lr now", float(trainer.optimizer.learning_rate.numpy()))
 (xtr, ytr), _ = training.load_data(cfg)
 (_, _), (xte, yte) = data.load("mnist")
 perm = np.random.default_rng(0).permutation(len(yte))
