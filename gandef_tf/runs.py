@@ -77,14 +77,18 @@ def read_json(path):
 
 
 @functools.lru_cache(maxsize=1)
-def commit():
+def commit(where=None):
     """The commit when first asked (at the start of a run), not when results are written."""
+    where = where or Path(__file__).parent
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, cwd=Path(__file__).parent)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                             timeout=10, cwd=where)
+        # Outputs (results/, figures/) do not make the code dirty: a render that follows
+        # another in one `make` call, or a run beside uncommitted results, names the commit.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ":(top)", ":(top,exclude)results", ":(top,exclude)figures"],
                                capture_output=True, text=True, timeout=10,
-                               cwd=Path(__file__).parent).stdout.strip()
+                               cwd=where).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
     except OSError:
         return "unknown"

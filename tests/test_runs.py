@@ -4,6 +4,7 @@ reuse / refusal behaviour (interruptions, corrupt checkpoints, NaN losses)."""
 import csv
 import json
 import os
+import subprocess
 
 import keras
 import numpy as np
@@ -292,3 +293,23 @@ def test_nan_loss_stops_with_an_error_and_keeps_the_last_checkpoint(interrupted)
 def test_too_few_examples_for_one_batch(fake_data):
     with pytest.raises(GandefError, match="fewer than one batch"):
         training.train(tiny(n_train=16), verbose=0)
+
+
+def test_commit_is_dirty_for_code_changes_but_not_for_outputs(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args],
+                       cwd=tmp_path, check=True, capture_output=True)
+
+    for name in ("lib.py", "results/r.json", "figures/f.md"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("0")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "x")
+    clean = runs.commit.__wrapped__(tmp_path)
+    assert len(clean) == 40
+    (tmp_path / "results/r.json").write_text("1")
+    (tmp_path / "figures/f.md").write_text("1")
+    assert runs.commit.__wrapped__(tmp_path) == clean
+    (tmp_path / "lib.py").write_text("1")
+    assert runs.commit.__wrapped__(tmp_path) == clean + "-dirty"
