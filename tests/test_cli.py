@@ -18,8 +18,10 @@ from gandef_tf import runs
 from gandef_tf.config import get_config
 
 FLAGS = flags.FLAGS
+# Third-party start-up notices, not our output (matplotlib's appears once per fresh cache,
+# when a dependency imports it in the subprocess).
 TF_NOISE = ("WARNING: All log messages", "I0000", "W0000", "E0000", "To enable the following",
-            "WARNING:absl")
+            "WARNING:absl", "Matplotlib is building the font cache")
 
 
 def meaningful(stderr):
