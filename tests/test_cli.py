@@ -18,8 +18,8 @@ from gandef_tf import runs
 from gandef_tf.config import get_config
 
 FLAGS = flags.FLAGS
-# Third-party start-up notices, not our output (matplotlib's appears once per fresh cache,
-# when a dependency imports it in the subprocess).
+# Third-party start-up notices, not our output (Keras imports matplotlib at start-up, which
+# announces a fresh font cache once per machine).
 TF_NOISE = ("WARNING: All log messages", "I0000", "W0000", "E0000", "To enable the following",
             "WARNING:absl", "Matplotlib is building the font cache")
 
