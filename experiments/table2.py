@@ -34,18 +34,21 @@ def selection():
     return report.check_selection(FLAGS.preset, FLAGS.datasets, FLAGS.seeds)
 
 
-def cell_text(c, tex=False):
+def cell_text(c, n_full=1, tex=False):
     pm = r"$\pm$" if tex else "±"
     if c["paper"] is None:  # a row beyond the paper
-        return "missing" if c["mean"] is None else mean_std(c["mean"], c["std"], c["n"], pm)
+        return "missing" if c["mean"] is None else mean_std(c["mean"], c["std"], c["n"], n_full, pm)
     if c["mean"] is None:
         return f"missing (paper {c['paper']:.2f})"
-    return (f"{mean_std(c['mean'], c['std'], c['n'], pm)} "
+    return (f"{mean_std(c['mean'], c['std'], c['n'], n_full, pm)} "
             f"(paper {c['paper']:.2f}, {c['difference']:+.2f})")
 
 
-def mean_std(mean, std, n, pm="±"):
-    return f"{mean:.2f}" + (f" {pm} {std:.2f}" if n > 1 else "")
+def mean_std(mean, std, n, n_full=1, pm="±"):
+    """'85.00 ± 7.07'; a cell with fewer seeds than the table asked for says how many,
+    so a partly finished set of seeds never reads as a complete one."""
+    return (f"{mean:.2f}" + (f" {pm} {std:.2f}" if n > 1 else "")
+            + (f" (n={n})" if n < n_full else ""))
 
 
 def robustness_rows(loaded, datasets):
@@ -64,7 +67,7 @@ def robustness_rows(loaded, datasets):
     return worst, flags
 
 
-def robustness_markdown(loaded, datasets):
+def robustness_markdown(loaded, datasets, n_full=1):
     worst, flags = robustness_rows(loaded, datasets)
     out = ["", "## Beyond the paper: worst case and gradient-masking check", "",
            "Worst case: the fraction of test examples right under every attack that run was "
@@ -76,7 +79,8 @@ def robustness_markdown(loaded, datasets):
            "|---|" + "---|" * len(COLUMNS)]
     for d in datasets:
         out.append(f"| {DATASET_NAMES[d]} worst case | " + " | ".join(
-            "missing" if worst[d][c][0] is None else mean_std(*worst[d][c]) for c in COLUMNS) + " |")
+            "missing" if worst[d][c][0] is None else mean_std(*worst[d][c], n_full)
+            for c in COLUMNS) + " |")
     checked = [r for r in report.all_runs(loaded) if "robustness" in r]
     out += [""] + ([f"- {DATASET_NAMES[d]} {run}: {f}" for d, run, f in flags]
                    or [f"No run was flagged ({len(checked)} of {len(report.all_runs(loaded))} "
@@ -110,7 +114,8 @@ def markdown(preset, datasets, seeds, loaded, cells, prov):
         out += [f"**This is a reduced-scale run (preset `{preset}`), not the paper's setup.** "
                 "Its numbers are not directly comparable with the paper's; the deviations "
                 "from the paper's settings recorded in results.json are listed below.", ""]
-    out += ["Each cell: ours (mean ± sample std over seeds where several) (paper's Table 2 "
+    out += ["Each cell: ours (mean ± sample std over seeds where several; \"(n=k)\": only k "
+            "of the seeds asked for were found) (paper's Table 2 "
             "value, ours − paper). \"missing\": no saved run; nothing is filled in. "
             "GanDef-Comb = GanDef's classifier with its discriminator (threshold in "
             "results.json, REFERENCE.md §2 scoring).", ""]
@@ -126,11 +131,11 @@ def markdown(preset, datasets, seeds, loaded, cells, prov):
             "|---|---|" + "---|" * len(COLUMNS)]
     for (d, e), row in grid(cells).items():
         out.append(f"| {DATASET_NAMES[d]} | {EXAMPLE_NAMES[e]} | "
-                   + " | ".join(cell_text(row[c]) for c in COLUMNS) + " |")
+                   + " | ".join(cell_text(row[c], len(seeds)) for c in COLUMNS) + " |")
     out += ["", "Adaptive PGD and C&W merged are beyond the paper (no paper value): they attack "
             "GanDef's classifier and discriminator together (README, Beyond the paper); "
             "models without a discriminator meet the same attacks on their classifier."]
-    out += robustness_markdown(loaded, datasets)
+    out += robustness_markdown(loaded, datasets, len(seeds))
     dev = deviation_lines(loaded)
     if dev:
         out += ["", "## Deviations from the paper's settings (from results.json)", ""] + dev
@@ -140,7 +145,7 @@ def markdown(preset, datasets, seeds, loaded, cells, prov):
     return "\n".join(out)
 
 
-def latex(preset, cells, prov):
+def latex(preset, seeds, cells, prov):
     head = " & ".join(["Dataset", "Examples"] + [COLUMN_NAMES[c] for c in COLUMNS])
     lines = [f"% {report.footer(prov)}",
              r"\begin{table}", r"\centering", r"\scriptsize",
@@ -154,7 +159,7 @@ def latex(preset, cells, prov):
         name = DATASET_NAMES[d] if d != last else ""
         last = d
         lines.append(" & ".join([name, EXAMPLE_NAMES[e]]
-                                + [cell_text(row[c], tex=True) for c in COLUMNS]) + r" \\")
+                                + [cell_text(row[c], len(seeds), tex=True) for c in COLUMNS]) + r" \\")
     lines += [r"\hline", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(lines)
 
@@ -173,7 +178,7 @@ def render(preset, datasets, seeds):
     report.write_csv(paths["csv"], ("dataset", "examples", "method", "accuracy", "paper",
                                     "difference"), rows)
     runs.atomic_write(paths["md"], markdown(preset, datasets, seeds, loaded, cells, prov))
-    runs.atomic_write(paths["tex"], latex(preset, cells, prov))
+    runs.atomic_write(paths["tex"], latex(preset, seeds, cells, prov))
     worst, flags = robustness_rows(loaded, datasets)
     report.write_json(paths["json"], {
         "provenance": prov, "units": "percent; std is the sample std (ddof=1) over seeds",

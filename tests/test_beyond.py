@@ -47,7 +47,8 @@ def test_table2_adaptive_rows_worst_case_and_flags():
     md = paths["md"].read_text()
     assert "| MNIST | Adaptive PGD | missing | 80.00 ± 0.00 |" in md  # two seeds, no paper cell
     assert "| MNIST worst case | missing | 65.00 ± 7.07 |" in md
-    assert "50.00 | 65.00 |" in md  # GanDef and GanDef-Comb worst cases (one seed)
+    assert "50.00 (n=1) | 65.00 (n=1) |" in md  # GanDef's worst cases: one of the two seeds
+    assert "| MNIST | C&W merged | missing | 80.00 ± 0.00 | missing | missing | 80.00 (n=1) | 90.00 (n=1) |" in md
     assert "- MNIST pure_pgd/seed0: pgd2 (80 steps) 71.0% > pgd1 (40 steps) 60.0%" in md
     out = json.loads(paths["json"].read_text())
     assert out["worst_case"]["mnist"]["pure_pgd"]["mean"] == pytest.approx(65.0)
