@@ -94,6 +94,17 @@ def commit(where=None):
         return "unknown"
 
 
+def cpu_summary(cpuinfo):
+    """'Intel(R) Xeon(R) Processor, AVX-512' from /proc/cpuinfo's text: hosts of one
+    machine kind can differ in their vector units, and with them every CPU timing."""
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    isa = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"))
+                if flag in flags), None)
+    return ", ".join(v for v in (fields.get("model name"), isa) if v)
+
+
 def device():
     import tensorflow as tf
 
@@ -102,7 +113,11 @@ def device():
         names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
                  for g in gpus]
         return f"{len(gpus)}x GPU ({', '.join(names)})"
-    return f"CPU ({os.cpu_count()} cores, {platform.machine()})"
+    try:
+        cpu = cpu_summary(Path("/proc/cpuinfo").read_text())
+    except OSError:  # not Linux
+        cpu = platform.processor()
+    return f"CPU ({cpu + ', ' if cpu else ''}{os.cpu_count()} cores, {platform.machine()})"
 
 
 def provenance():

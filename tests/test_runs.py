@@ -131,6 +131,16 @@ def test_prepare_writes_config_and_refuses_another(isolated_dirs):
     assert (rdir / "config.json").read_bytes() == before
 
 
+def test_cpu_summary_names_the_model_and_vector_unit():
+    info = ("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\n"
+            "flags\t\t: fpu sse2 avx avx2 avx512f avx512bw\n\nprocessor\t: 1\n")
+    assert runs.cpu_summary(info) == "Intel(R) Xeon(R) Processor, AVX-512"
+    assert runs.cpu_summary("model name : Some CPU\nflags : sse2 avx avx2\n") == "Some CPU, AVX2"
+    assert runs.cpu_summary("") == ""
+    if not tf.config.list_physical_devices("GPU"):
+        assert runs.device().startswith("CPU (") and f"{os.cpu_count()} cores" in runs.device()
+
+
 def test_prepare_refuses_an_unreadable_config(isolated_dirs):
     cfg = tiny()
     path = runs.run_dir(cfg) / "config.json"
