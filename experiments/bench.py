@@ -12,7 +12,8 @@ input-gradient passes), (3) training time per step of every method relative to m
 throughput for Table 2 over all four attacks. `--only_pgd` measures (1) and (2) only, with
 the options tried for speed (other batch sizes, XLA), each as a ratio to the default in
 the same process, and adds the row to figures/bench_sweep.json (one row per thread
-setting: thread pools are fixed per process).
+setting: thread pools are fixed per process; `--row` names a row, e.g. for two processes
+timed side by side, one per core).
 """
 
 import time
@@ -40,6 +41,8 @@ flags.DEFINE_integer("intra_op", 0, "TensorFlow intra-op threads (0: TensorFlow'
 flags.DEFINE_bool("only_pgd", False, "Measure only the matmul rate and PGD-1 (fast sweeps).")
 flags.DEFINE_list("sweep_batches", [], "With --only_pgd: batch sizes to time against --batch.")
 flags.DEFINE_string("sweep_out", "figures/bench_sweep.json", "Where --only_pgd adds its row.")
+flags.DEFINE_string("row", "", "Name of --only_pgd's row (default inter<N>_intra<N>_batch<B>); "
+                    "name them apart to keep rows of processes run side by side.")
 FLAGS = flags.FLAGS
 
 
@@ -107,6 +110,10 @@ def bench_options(batch, steps, batches, base):
     return out
 
 
+def row_name(row, inter_op, intra_op, batch):
+    return row or f"inter{inter_op}_intra{intra_op}_batch{batch}"
+
+
 def bench_training(batch, steps, attack):
     x = np.random.default_rng(0).uniform(size=(batch * 2, 28, 28, 1)).astype(np.float32)
     y = np.random.default_rng(1).integers(0, 10, batch * 2).astype(np.int32)
@@ -154,7 +161,7 @@ def main(argv):
         res.update(runs.provenance())
         path = Path(FLAGS.sweep_out)
         rows = runs.read_json(path) if path.exists() else {}
-        rows[f"inter{FLAGS.inter_op}_intra{FLAGS.intra_op}_batch{FLAGS.batch}"] = res
+        rows[row_name(FLAGS.row, FLAGS.inter_op, FLAGS.intra_op, FLAGS.batch)] = res
         runs.write_json(path, rows)
         print({k: round(v, 3) if isinstance(v, float) else v for k, v in res.items()})
         return

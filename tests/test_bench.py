@@ -16,3 +16,8 @@ def test_timed_warms_up_once_and_keeps_the_best(monkeypatch):
     monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
     assert bench.timed(lambda: calls.append(1), 3) == 1.0  # 5, 1 and 3 seconds
     assert len(calls) == 4  # one warm-up (untimed) + three timed
+
+
+def test_sweep_rows_are_named_by_thread_setting_unless_named():
+    assert bench.row_name("", 1, 2, 128) == "inter1_intra2_batch128"
+    assert bench.row_name("two_processes_core0", 1, 1, 128) == "two_processes_core0"
