@@ -32,9 +32,28 @@ def define_run_flags():
     flags.DEFINE_list("eval_attacks", None, "Attacks to evaluate (default: the preset's), "
                       "e.g. fgsm,bim,pgd1,pgd2,pgd_adaptive,cw_merged.")
     flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bars, 2 lines.")
+    flags.DEFINE_integer("threads", 0, "TensorFlow's intra- and inter-op threads (0: its default, "
+                         "every core). On a CPU, `make -j2 results RUN_FLAGS=--threads=1` runs "
+                         "two runs at once, one core each (README, Performance).")
+
+
+def set_threads(n):
+    """Fix TensorFlow's thread pools; they are created with its runtime, so this must run
+    before the first TensorFlow op of the process."""
+    if n < 0:
+        raise GandefError(f"threads must be >= 0 (0: TensorFlow's default), got {n}")
+    if n:
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+            tf.config.threading.set_inter_op_parallelism_threads(n)
+        except RuntimeError:
+            raise GandefError("threads must be set before TensorFlow starts") from None
 
 
 def config_from_flags():
+    set_threads(FLAGS.threads)
     return get_config(FLAGS.preset, FLAGS.dataset, FLAGS.method, FLAGS.seed, eps=FLAGS.eps,
                       eps_iter=FLAGS.eps_iter, threshold=FLAGS.threshold,
                       disc_batch=FLAGS.disc_batch,

@@ -55,7 +55,8 @@ def run_main(capsys):
 @pytest.mark.parametrize("module", [evaluate_cli, train_cli])
 @pytest.mark.parametrize("args,word", [
     (["--eps=1.5"], "eps"), (["--eps=0"], "eps"), (["--eps_iter=2"], "eps_iter"),
-    (["--threshold=1.5"], "threshold"), (["--threshold=-0.5"], "threshold")])
+    (["--threshold=1.5"], "threshold"), (["--threshold=-0.5"], "threshold"),
+    (["--threads=-1"], "threads")])
 def test_out_of_range_values_are_one_error_line(module, args, word, run_main, isolated_dirs):
     code, err = run_main(module, args)
     assert code == 2
@@ -150,6 +151,15 @@ def cli_runs(tmp_path_factory):
         _, err = p.communicate(timeout=240)
         out[name] = (p.returncode, err, base)
     return out
+
+
+def test_set_threads_fixes_both_pools_before_tensorflow_starts():
+    code = ("from experiments import cli; cli.set_threads(1); import tensorflow as tf; "
+            "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+            "tf.config.threading.get_inter_op_parallelism_threads())")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=_env(REPO / "nonexistent"),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == ["1", "1"], out.stderr
 
 
 def test_cli_unknown_dataset_is_short(cli_runs):
