@@ -37,7 +37,9 @@ def selection():
 def cell_text(c, n_full=1, tex=False):
     pm = r"$\pm$" if tex else "±"
     if c["paper"] is None:  # a row beyond the paper
-        return "missing" if c["mean"] is None else mean_std(c["mean"], c["std"], c["n"], n_full, pm)
+        if c["mean"] is None:
+            return "missing"
+        return mean_std(c["mean"], c["std"], c["n"], n_full, pm)
     if c["mean"] is None:
         return f"missing (paper {c['paper']:.2f})"
     return (f"{mean_std(c['mean'], c['std'], c['n'], n_full, pm)} "
@@ -158,8 +160,8 @@ def latex(preset, seeds, cells, prov):
             lines.append(r"\hline")
         name = DATASET_NAMES[d] if d != last else ""
         last = d
-        lines.append(" & ".join([name, EXAMPLE_NAMES[e]]
-                                + [cell_text(row[c], len(seeds), tex=True) for c in COLUMNS]) + r" \\")
+        cells_tex = [cell_text(row[c], len(seeds), tex=True) for c in COLUMNS]
+        lines.append(" & ".join([name, EXAMPLE_NAMES[e]] + cells_tex) + r" \\")
     lines += [r"\hline", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(lines)
 
