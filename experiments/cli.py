@@ -5,11 +5,12 @@
     cfg = cli.config_from_flags()      # inside main(); GandefError -> one line, exit 2
 """
 
+import dataclasses
 import sys
 
 from absl import flags
 
-from gandef_tf import GandefError
+from gandef_tf import GandefError, runs
 from gandef_tf.config import DATASETS, METHODS, PRESETS, get_config
 
 FLAGS = flags.FLAGS
@@ -25,8 +26,14 @@ def define_run_flags():
     flags.DEFINE_float("threshold", None, "GanDef-Comb threshold in [0, 1] (default 0.5).")
     flags.DEFINE_enum("disc_batch", None, ["fresh", "reuse"],
                       "GanDef's discriminator batch: fresh (Algorithm 1) or reuse.")
-    flags.DEFINE_enum("mixed_precision", None, ["float16", "bfloat16"],
-                      "Compute in float16 (with loss scaling) or bfloat16; variables stay float32.")
+    flags.DEFINE_enum("mixed_precision", None, ["none", "float16", "bfloat16"],
+                      "Training precision: none (float32), float16 (with loss scaling) or "
+                      "bfloat16; variables, logits and evaluation stay float32. Default: "
+                      "bfloat16 on a CPU with native bfloat16, else float32; an existing "
+                      "run keeps the precision it was started in.")
+    flags.DEFINE_enum("gandef_loss", None, ["equation", "authors_code"],
+                      "GanDef's discriminator loss: the paper's equations or the authors' "
+                      "released code (sigmoid applied twice); default: the preset's.")
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
                       "mirrored: data-parallel training on every local accelerator.")
     flags.DEFINE_list("eval_attacks", None, "Attacks to evaluate (default: the preset's), "
@@ -52,13 +59,33 @@ def set_threads(n):
             raise GandefError("threads must be set before TensorFlow starts") from None
 
 
+PRECISION_FLAG = {None: None, "none": "float32", "float16": "mixed_float16",
+                  "bfloat16": "mixed_bfloat16"}
+
+
 def config_from_flags():
     set_threads(FLAGS.threads)
-    return get_config(FLAGS.preset, FLAGS.dataset, FLAGS.method, FLAGS.seed, eps=FLAGS.eps,
-                      eps_iter=FLAGS.eps_iter, threshold=FLAGS.threshold,
-                      disc_batch=FLAGS.disc_batch,
-                      eval_attacks=tuple(FLAGS.eval_attacks) if FLAGS.eval_attacks else None,
-                      precision=FLAGS.mixed_precision and f"mixed_{FLAGS.mixed_precision}")
+    cfg = get_config(FLAGS.preset, FLAGS.dataset, FLAGS.method, FLAGS.seed, eps=FLAGS.eps,
+                     eps_iter=FLAGS.eps_iter, threshold=FLAGS.threshold,
+                     disc_batch=FLAGS.disc_batch, gandef_loss=FLAGS.gandef_loss,
+                     eval_attacks=tuple(FLAGS.eval_attacks) if FLAGS.eval_attacks else None,
+                     precision=PRECISION_FLAG[FLAGS.mixed_precision])
+    return cfg if FLAGS.mixed_precision else keep_stored_precision(cfg)
+
+
+def keep_stored_precision(cfg):
+    """A run keeps the precision it was started (or committed) in when none is asked for,
+    so that a resume or re-evaluation on a host with another default never mixes two
+    precisions in one run; asking for another one explicitly is refused by runs.prepare."""
+    for path in (runs.run_dir(cfg) / "config.json", runs.results_dir(cfg) / "config.json"):
+        if path.exists():
+            stored = (runs.read_json(path).get("config") or {}).get("precision", "float32")
+            if stored != cfg.precision:
+                print(f"[{cfg.preset}] {path.parent} was trained in {stored}: keeping it "
+                      f"(this host's default is {cfg.precision})")
+                return dataclasses.replace(cfg, precision=stored)
+            return cfg
+    return cfg
 
 
 def guarded(main):

@@ -24,6 +24,9 @@ PAPER_ATTACKS = ("fgsm", "bim", "pgd1", "pgd2")
 ADAPTIVE_ATTACKS = ("pgd_adaptive", "cw_merged")
 EVAL_ATTACKS = PAPER_ATTACKS + ADAPTIVE_ATTACKS
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# GanDef's discriminator loss: the paper's equations, or what the authors' released code
+# computes (sigmoid applied to D's probability: README "Deviations", losses.py).
+GANDEF_LOSSES = ("equation", "authors_code")
 GANDEF_METHODS = ("gandef", "gandef_v1")
 # Fields that change how saved predictions are scored or batched, or which attacks are
 # run, not what was trained: a finished run may be re-scored, or extended with attacks it
@@ -40,8 +43,13 @@ class Config:
     data_seed: int = 0  # draws the train/test subsets: the same for every method and seed
     n_train: Optional[int] = None  # None: the whole training set
     n_test: Optional[int] = None  # None: the whole test set
+    n_val: int = 0  # training images held out (never trained on) for tuning probes
     batch_size: int = 128  # original examples per step (mixed methods add as many adversarial)
     epochs: int = 1
+    # Clean epochs of a shared pre-training run (method "vanilla", tag "pretrain") whose
+    # classifier every method of this preset/dataset/seed starts from (training.py).
+    pretrain_epochs: int = 0
+    pretrain_lr: float = 1e-3
     optimizer: str = "adam"  # adam | sgd (momentum)
     lr: float = 1e-4
     lr_boundaries: tuple = ()  # optimizer steps where the learning rate drops ...
@@ -59,7 +67,10 @@ class Config:
     disc_steps: int = 1  # k of Algorithm 1
     disc_lr: float = 1e-3
     disc_batch: str = "fresh"  # fresh: a new batch + PGD for each D step (Algorithm 1) | reuse
-    precision: str = "float32"  # | mixed_float16 | mixed_bfloat16 (GPU; variables stay float32)
+    gandef_loss: str = "equation"  # | authors_code (GANDEF_LOSSES)
+    # Training only: variables, logits and losses stay float32; evaluation always runs
+    # on a float32 copy. get_config picks bfloat16 on CPUs that have it natively.
+    precision: str = "float32"  # | mixed_float16 | mixed_bfloat16
     threshold: float = 0.5  # GanDef-Comb
     eval_attacks: tuple = EVAL_ATTACKS
     eval_batch_size: int = 250
@@ -83,6 +94,9 @@ class Config:
         _check(self.optimizer in ("adam", "sgd"), f"unknown optimizer {self.optimizer!r}")
         _check(self.disc_batch in ("fresh", "reuse"), "disc_batch must be fresh or reuse")
         _check(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}")
+        _check(self.gandef_loss in GANDEF_LOSSES, f"gandef_loss must be one of {GANDEF_LOSSES}")
+        _check(self.n_val >= 0 and self.pretrain_epochs >= 0,
+               "n_val and pretrain_epochs must be >= 0")
         _check(self.batch_size > 0 and self.epochs > 0 and self.disc_steps > 0,
                "batch_size, epochs and disc_steps must be positive")
         _check(self.gamma >= 0, f"gamma must be >= 0, got {self.gamma}")
@@ -146,7 +160,15 @@ _QUICK = {
                   # The adaptive attacks cost ~14 PGD-2 runs per model on a CPU; until the
                   # quick runs are extended, ask for them: --eval_attacks=... (README).
                   eval_attacks=PAPER_ATTACKS),
-    "cifar10": dict(n_train=1000, n_test=100, epochs=1, lr_boundaries=(), lr_values=()),
+    # CIFAR-10 on 2 CPU cores in bfloat16 (README "Deviations"; probes in
+    # results/quick/cifar10/tuning/): every method starts from one shared clean
+    # pre-training of allCNN, then trains its own loss for `epochs` on the paper's PGD-7;
+    # 5,000 training images are held out for the probes; 2,000 seeded test images.
+    # 2808 = 8 epochs of 351 steps (45,000 images in batches of 128).
+    "cifar10": dict(n_val=5000, n_test=2000, optimizer="adam", lr=1e-3, lr_boundaries=(2808,),
+                    lr_values=(1e-3, 1e-4), weight_decay=0.0, augment=True, pretrain_epochs=15,
+                    pretrain_lr=1e-3, epochs=10, disc_batch="reuse", gamma=2.0,
+                    eval_attacks=PAPER_ATTACKS),
 }
 # Pure PGD from scratch at eps 0.3 and lr 1e-3 stalls at chance (loss ln 10) for the
 # whole quick budget; an eps ramp over the first epoch lets it learn features first.
@@ -173,10 +195,43 @@ def paper_values(dataset, method):
     return dict(_PAPER[dataset][method])
 
 
+def native_bfloat16(cpuinfo=None):
+    """The CPU computes bfloat16 natively (AMX or AVX512-BF16; oneDNN uses either)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = open("/proc/cpuinfo").read()
+        except OSError:  # not Linux: assume not
+            return False
+    flags = set(" ".join(l.split(":", 1)[1] for l in cpuinfo.splitlines()
+                         if l.startswith("flags") and ":" in l).split())
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
+_said_float32 = []
+
+
+def default_precision():
+    """Training precision when none is asked for (quick and paper presets): bfloat16 on a
+    CPU with native bfloat16 and no GPU, else float32 (GPUs keep float32 unless asked;
+    on Ampere and newer TensorFlow itself may use TF32 for float32 matmuls)."""
+    if not native_bfloat16():
+        if not _said_float32:
+            _said_float32.append(1)
+            print("[precision] this CPU has no native bfloat16 (amx_bf16 / avx512_bf16): "
+                  "training in float32")
+        return "float32"
+    import tensorflow as tf  # only here: config stays importable without TensorFlow
+
+    return "float32" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+
+
 def get_config(preset, dataset, method, seed=0, **overrides):
     """The config of one run: preset values, then explicit overrides (None = keep)."""
     _check(preset in PRESETS, f"unknown preset {preset!r}; choose from {PRESETS}")
     values = paper_values(dataset, method)
+    if preset != "smoke" and overrides.get("precision") is None:
+        # smoke stays float32: its tests compare weights exactly across strategies.
+        values["precision"] = default_precision()
     if preset == "quick":
         values.update(_QUICK[dataset])
         if dataset == "mnist":
@@ -190,20 +245,21 @@ def get_config(preset, dataset, method, seed=0, **overrides):
 # Fields that a method never reads, so a difference in them is no deviation of its run.
 _UNUSED = {
     "gandef": ("alp_weight",),
-    "logit_pairing": ("gamma", "disc_steps", "disc_lr", "disc_batch"),
-    "other": ("alp_weight", "gamma", "disc_steps", "disc_lr", "disc_batch"),
+    "logit_pairing": ("gamma", "disc_steps", "disc_lr", "disc_batch", "gandef_loss"),
+    "other": ("alp_weight", "gamma", "disc_steps", "disc_lr", "disc_batch", "gandef_loss"),
 }
 
 
 def deviations(cfg):
     """Human-readable differences between cfg and the paper preset of the same run."""
-    paper = get_config("paper", cfg.dataset, cfg.method, cfg.seed)
+    # The paper trained in float32, whatever precision this host would default to.
+    paper = get_config("paper", cfg.dataset, cfg.method, cfg.seed, precision="float32")
     unused = _UNUSED["gandef" if cfg.is_gandef else cfg.method if cfg.method in _UNUSED
                      else "other"]
     unused += ("train_attack", "eps_ramp_steps") if cfg.method == "vanilla" else ()
     out = []
     for f in dataclasses.fields(Config):
-        if f.name in ("preset",) + EVAL_ONLY_FIELDS + unused:
+        if f.name in ("preset", "tag") + EVAL_ONLY_FIELDS + unused:
             continue
         ours, theirs = getattr(cfg, f.name), getattr(paper, f.name)
         if ours != theirs:

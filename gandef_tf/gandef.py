@@ -41,7 +41,7 @@ class GanDef(Trainer):
         with tf.GradientTape() as tape:
             d_clean = self.discriminator(z_clean, training=True)
             d_adv = self.discriminator(z_adv, training=True)
-            loss = losses.discriminator_loss(d_clean, d_adv)
+            loss = losses.discriminator_loss(d_clean, d_adv, self.cfg.gandef_loss)
             scaled = self.d_optimizer.scale_loss(losses.per_replica(loss))
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         self.d_loss_tracker.update_state(loss)
@@ -52,7 +52,7 @@ class GanDef(Trainer):
         (x, y), (x_d, y_d) = data
         if self.cfg.disc_batch == "fresh":
             for xk, yk in zip(tf.split(x_d, self.cfg.disc_steps), tf.split(y_d, self.cfg.disc_steps)):
-                zk = self.classifier(tf.concat([xk, self.adversarial(xk, yk)], 0), training=False)
+                zk = self.classifier(tf.concat([xk, self.adversarial(xk, yk)], 0), training=True)
                 self.discriminator_update(*tf.split(zk, 2))
         x_adv = self.adversarial(x, y)
         yy = tf.concat([y, y], 0)
@@ -66,7 +66,7 @@ class GanDef(Trainer):
             d_clean = self.discriminator(z_clean, training=False)
             d_adv = self.discriminator(z_adv, training=False)
             loss = losses.gandef_classifier_loss(y, z_clean, z_adv, d_clean, d_adv,
-                                                 self.cfg.gamma, v1=self.v1)
+                                                 self.cfg.gamma, self.v1, self.cfg.gandef_loss)
             return loss, z, yy
 
         return self.classifier_update(loss_fn)

@@ -4,6 +4,14 @@
     loss = losses.cross_entropy(y, logits)
     d = losses.discriminator_loss(d_clean, d_adv)        # source: original 0, adversarial 1
     c = losses.gandef_classifier_loss(y, z_clean, z_adv, d_clean, d_adv, gamma=2.0)
+    d = losses.discriminator_loss(d_clean, d_adv, form="authors_code")
+
+GanDef's two forms of D's loss (config.GANDEF_LOSSES): "equation" is the paper's
+-log q_D(s|z) on D's logit; "authors_code" is what the authors' released training code
+computes (REFERENCE.md section 3): the cross-entropy-with-logits applied to sigmoid(d),
+i.e. the sigmoid taken twice, so each term lies in [0.313, 0.693] and vanishes in
+gradient as d -> -inf. Both players use the same form; GanDef-Comb thresholds
+sigmoid(d) once either way.
 """
 
 import tensorflow as tf
@@ -23,21 +31,28 @@ def logit_pairing(z_clean, z_adv):
     return tf.reduce_mean(tf.square(z_clean - z_adv))
 
 
-def source_bce(d_logits, is_adversarial):
+def source_bce(d_logits, is_adversarial, form="equation"):
+    """Per-example -log q_D(s|z) with s = is_adversarial, in the given form."""
+    if form not in ("equation", "authors_code"):
+        raise ValueError(f"unknown GanDef loss form {form!r}")
     targets = tf.fill(tf.shape(d_logits), float(is_adversarial))
-    return tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=d_logits)
+    logits = d_logits if form == "equation" else tf.sigmoid(d_logits)
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits)
 
 
-def discriminator_loss(d_clean, d_adv):
+def discriminator_loss(d_clean, d_adv, form="equation"):
     """-E log q_D(s|z) over original (s=0) and adversarial (s=1) logits."""
-    return tf.reduce_mean(tf.concat([source_bce(d_clean, 0), source_bce(d_adv, 1)], axis=0))
+    return tf.reduce_mean(tf.concat([source_bce(d_clean, 0, form), source_bce(d_adv, 1, form)],
+                                    axis=0))
 
 
-def gandef_classifier_loss(y, z_clean, z_adv, d_clean, d_adv, gamma, v1=False):
+def gandef_classifier_loss(y, z_clean, z_adv, d_clean, d_adv, gamma, v1=False,
+                           form="equation"):
     """E[-log q_C] over all examples - gamma * D's loss: on adversarial logits only (V2,
     the paper's standard) or on all logits (V1, the first design, which fluctuates)."""
     ce = cross_entropy(tf.concat([y, y], 0), tf.concat([z_clean, z_adv], 0))
-    d = discriminator_loss(d_clean, d_adv) if v1 else tf.reduce_mean(source_bce(d_adv, 1))
+    d = (discriminator_loss(d_clean, d_adv, form) if v1
+         else tf.reduce_mean(source_bce(d_adv, 1, form)))
     return ce - gamma * d
 
 

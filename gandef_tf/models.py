@@ -65,6 +65,21 @@ def build_classifier(dataset):
     raise GandefError(f"unknown dataset {dataset!r}; choose from {tuple(INPUT_SHAPES)}")
 
 
+def float32_copy(model):
+    """model's architecture in float32 with model's weights (which mixed precision keeps in
+    float32 anyway): the reported attacks run in float32 whatever precision trained the
+    model. Leaves Keras' global policy at float32, the evaluation's."""
+    keras.mixed_precision.set_global_policy("float32")
+    if all(layer.compute_dtype == "float32" for layer in model.layers):
+        return model
+    builders = {"lenet": lenet, "all_cnn": all_cnn, "discriminator": build_discriminator}
+    if model.name not in builders:
+        raise GandefError(f"cannot make a float32 copy of model {model.name!r}")
+    copy = builders[model.name]()
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def build_discriminator(num_classes=NUM_CLASSES):
     """Reads the classifier's logits; outputs one logit for 'the input was adversarial'."""
     z = inputs = keras.Input((num_classes,), name="classifier_logits")

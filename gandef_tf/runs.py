@@ -170,6 +170,19 @@ def save_checkpoint(rdir, trainer, epoch, elapsed):
     save_npz(Path(rdir) / "checkpoint.npz", **arrays)
 
 
+def checkpoint_epoch(rdir):
+    """The last finished epoch saved in rdir's checkpoint (0 when there is none)."""
+    path = Path(rdir) / "checkpoint.npz"
+    if not path.exists():
+        return 0
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return int(z["epoch"])
+    except Exception as e:
+        raise GandefError(f"corrupt checkpoint {path} ({type(e).__name__}: {e}); "
+                          "delete it to retrain from scratch") from None
+
+
 def load_checkpoint(rdir, trainer):
     """(epoch, elapsed seconds) restored into trainer; (0, 0.0) when none was saved."""
     path = Path(rdir) / "checkpoint.npz"

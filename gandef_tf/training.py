@@ -17,38 +17,67 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from gandef_tf import GandefError, data, runs
 from gandef_tf.attacks import spec_for
-from gandef_tf.config import deviations
+from gandef_tf.config import Config, deviations
 from gandef_tf.methods import build_trainer
+from gandef_tf.models import float32_copy
 
+# test_* are on test images when a run holds out no validation images (n_val = 0), and
+# val_* on the held-out training images otherwise (then test_* stay empty).
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "d_loss", "d_accuracy", "test_loss",
-                  "test_accuracy", "seconds")
+                  "test_accuracy", "val_loss", "val_accuracy", "seconds")
+VAL_SEED_OFFSET = 1000  # the hold-out draw is independent of data.load's subset draws
+
+
+def _split(cfg):
+    (x, y), test = data.load(cfg.dataset, n_train=cfg.n_train, n_test=cfg.n_test,
+                             seed=cfg.data_seed)
+    if not cfg.n_val:
+        return (x, y), None, test
+    if cfg.n_val >= len(x):
+        raise GandefError(f"n_val={cfg.n_val} leaves no training images of {len(x)}")
+    perm = np.random.default_rng(cfg.data_seed + VAL_SEED_OFFSET).permutation(len(x))
+    val, keep = np.sort(perm[:cfg.n_val]), np.sort(perm[cfg.n_val:])
+    return (x[keep], y[keep]), (x[val], y[val]), test
 
 
 def load_data(cfg):
-    return data.load(cfg.dataset, n_train=cfg.n_train, n_test=cfg.n_test, seed=cfg.data_seed)
+    """(train, test): the training images minus the cfg.n_val held out for validation."""
+    train_data, _, test = _split(cfg)
+    return train_data, test
+
+
+def load_validation(cfg):
+    """The cfg.n_val training images held out from training (tuning probes score these)."""
+    _, val, _ = _split(cfg)
+    if val is None:
+        raise GandefError("this config holds out no validation images (n_val = 0)")
+    return val
 
 
 def _augment(x, y):
-    """Madry's CIFAR-10 augmentation: zero-pad 4, random 32x32 crop, random flip."""
+    """Madry's CIFAR-10 augmentation of ONE image: zero-pad 4, random 32x32 crop, random
+    flip (mapped before batching, so every image gets its own offset and flip)."""
     x = tf.image.resize_with_crop_or_pad(x, 40, 40)
-    x = tf.image.random_crop(x, tf.concat([tf.shape(x)[:1], [32, 32, 3]], 0))
+    x = tf.image.random_crop(x, [32, 32, 3])
     return tf.image.random_flip_left_right(x), y
 
 
 def _stream(x, y, batch, seed, augment, repeat=False):
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
     ds = ds.repeat() if repeat else ds
-    ds = ds.batch(batch, drop_remainder=True)
-    return ds.map(_augment, num_parallel_calls=tf.data.AUTOTUNE) if augment else ds
+    ds = ds.map(_augment, num_parallel_calls=tf.data.AUTOTUNE) if augment else ds
+    return ds.batch(batch, drop_remainder=True)
 
 
 def make_datasets(cfg, train_data, test_data):
     """(train, test) tf.data pipelines; GanDef's train batches carry an independent stream
-    of k batches for the discriminator steps (Algorithm 1: freshly sampled)."""
+    of k batches for the discriminator steps (Algorithm 1: freshly sampled). `test_data`
+    is whatever fit() reports after each epoch (the validation split when there is one)."""
     (x, y), (x_te, y_te) = train_data, test_data
     if len(x) < cfg.batch_size * cfg.disc_steps:
         raise GandefError(f"{len(x)} training examples are fewer than one batch")
@@ -105,8 +134,11 @@ class RunCallback(keras.callbacks.Callback):
         self.elapsed += seconds
         logs = dict(logs or {})
         row = {k: logs.get(k, "") for k in ("loss", "accuracy", "d_loss", "d_accuracy")}
-        row.update(epoch=epoch + 1, test_loss=logs.get("val_loss", ""),
-                   test_accuracy=logs.get("val_accuracy", ""), seconds=round(seconds, 2))
+        on = "val" if self.cfg.n_val else "test"  # what fit()'s validation_data was
+        row.update({"epoch": epoch + 1, f"{on}_loss": logs.get("val_loss", ""),
+                    f"{on}_accuracy": logs.get("val_accuracy", ""), "seconds": round(seconds, 2)})
+        row.update({k: "" for k in ("test_loss", "test_accuracy", "val_loss", "val_accuracy")
+                    if k not in row})
         self.rows.append({k: _fmt(v) for k, v in row.items()})
         runs.save_checkpoint(self.rdir, self.model, epoch + 1, self.elapsed)
         write_history(self.cfg, self.rows)
@@ -143,7 +175,7 @@ def load_finished(cfg):
         disc = keras.models.load_model(rdir / "discriminator.keras") if cfg.is_gandef else None
     except Exception as e:
         raise GandefError(f"cannot load the finished models in {rdir} ({e})") from None
-    return clf, disc, runs.read_json(done)["train_seconds"]
+    return float32_copy(clf), disc and float32_copy(disc), runs.read_json(done)["train_seconds"]
 
 
 def get_strategy(name="default"):
@@ -156,24 +188,58 @@ def get_strategy(name="default"):
     raise GandefError(f"unknown strategy {name!r}; choose default or mirrored")
 
 
+# Fields that only a method's own phase reads: reset in the shared pre-training's config,
+# so that every method of one preset/dataset/seed names the same pre-training run.
+_METHOD_ONLY = ("alp_weight", "gamma", "disc_steps", "disc_lr", "disc_batch", "gandef_loss",
+                "train_attack", "eps_ramp_steps", "eval_attacks")
+
+
+def pretrain_config(cfg):
+    """The clean pre-training run that cfg starts from (None without pre-training): method
+    vanilla, tag 'pretrain', cfg.pretrain_epochs at a constant cfg.pretrain_lr."""
+    if not cfg.pretrain_epochs:
+        return None
+    defaults = Config(preset=cfg.preset, dataset=cfg.dataset, method="vanilla")
+    return dataclasses.replace(
+        cfg, method="vanilla", tag="pretrain", epochs=cfg.pretrain_epochs, pretrain_epochs=0,
+        lr=cfg.pretrain_lr, lr_boundaries=(), lr_values=(),
+        **{k: getattr(defaults, k) for k in _METHOD_ONLY})
+
+
 def train(cfg, verbose=1, strategy="default"):
-    """Train (or resume, or reuse) the run of cfg; returns (classifier, discriminator, s)."""
+    """Train (or resume, or reuse) the run of cfg; returns (classifier, discriminator, s).
+    With cfg.pretrain_epochs, a fresh run starts from the shared pre-training's classifier
+    (trained first if missing) with fresh optimizers; s excludes the pre-training."""
     rdir = runs.prepare(cfg)
     finished = load_finished(cfg)
     if finished:
         return finished
+    start_epoch = runs.checkpoint_epoch(rdir)
+    pre, pre_info = pretrain_config(cfg), None
+    if pre is not None and start_epoch == 0:
+        pre_clf, _, pre_seconds = train(pre, verbose=verbose, strategy=strategy)
+        pre_weights = pre_clf.get_weights()
+        pre_info = {"run": str(runs.results_dir(pre)), "epochs": pre.epochs,
+                    "seconds": round(pre_seconds, 1)}
     for line in deviations(cfg):
         print(f"[{cfg.preset}] deviation from the paper: {line}")
     keras.utils.set_random_seed(cfg.seed)
     with get_strategy(strategy).scope():  # variables (optimizers' too) made in scope
         trainer = build_trainer(cfg)
         start_epoch, elapsed = runs.load_checkpoint(rdir, trainer)
-    train_ds, test_ds = make_datasets(cfg, *load_data(cfg))
+        if pre_info is not None and start_epoch == 0:
+            trainer.classifier.set_weights(pre_weights)
+    train_data, test_data = load_data(cfg)
+    train_ds, test_ds = make_datasets(cfg, train_data,
+                                      load_validation(cfg) if cfg.n_val else test_data)
     rows = [r for r in read_history(runs.results_dir(cfg) / "history.csv")
             if int(r["epoch"]) <= start_epoch]
-    runs.write_json(runs.results_dir(cfg) / "config.json",
+    info_path = runs.results_dir(cfg) / "config.json"
+    if pre_info is None and pre is not None and info_path.exists():  # resumed: keep the record
+        pre_info = runs.read_json(info_path).get("pretrain")
+    runs.write_json(info_path,
                     {"config": cfg.to_dict(), "deviations": deviations(cfg), "strategy": strategy,
-                     **runs.provenance()})
+                     **({"pretrain": pre_info} if pre_info else {}), **runs.provenance()})
     callback = RunCallback(cfg, rdir, rows, elapsed)
     callbacks = [callback] + ([EpsRamp(cfg)] if cfg.eps_ramp_steps else [])
     if start_epoch < cfg.epochs:
@@ -192,4 +258,5 @@ def train(cfg, verbose=1, strategy="default"):
             model.save(tmp)
             tmp.replace(rdir / f"{name}.keras")
     runs.write_json(rdir / "train.json", {"train_seconds": callback.elapsed, "epochs": cfg.epochs})
-    return trainer.classifier, disc, callback.elapsed
+    # Whatever trained them, the returned models (for evaluation) compute in float32.
+    return float32_copy(trainer.classifier), disc and float32_copy(disc), callback.elapsed
