@@ -91,3 +91,9 @@ smoke:
 # Speed as ratios against baselines measured in the same process (README, Performance).
 bench:
 	$(PYTHON) -m experiments.bench --out=figures/bench.json
+
+# For a session lent a GPU (at most 8 minutes): bfloat16/float32 rows on the device, 100
+# paper-preset training steps per method and dataset, projected paper-run times.
+.PHONY: gpu-check
+gpu-check:
+	$(PYTHON) -m experiments.gpu_check --out=figures/bench-gpu.json

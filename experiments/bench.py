@@ -9,7 +9,8 @@ a direct eager call of CleverHans' projected_gradient_descent on the same LeNet 
 and the fraction of the matmul rate that our loop reaches (FLOPs of LeNet's forward and
 input-gradient passes), (3) training time per step of every method relative to mix_pgd
 (GanDef with a fresh discriminator batch, and with `disc_batch=reuse`), (4) evaluation
-throughput for Table 2 over all four attacks. `--only_pgd` measures (1) and (2) only, with
+throughput for Table 2 over all four attacks, (5) bfloat16 against float32: the matmul
+rate, PGD-1 on LeNet and allCNN, a Mix PGD train step per dataset (`bf16_*` rows). `--only_pgd` measures (1) and (2) only, with
 the options tried for speed (other batch sizes, XLA), each as a ratio to the default in
 the same process, and adds the row to figures/bench_sweep.json (one row per thread
 setting: thread pools are fixed per process; `--row` names a row, e.g. for two processes
@@ -31,18 +32,6 @@ from gandef_tf.config import PAPER_ATTACKS, get_config
 from gandef_tf.methods import build_trainer
 from gandef_tf.models import build_classifier
 
-flags.DEFINE_integer("batch", 128, "Batch size for the attack and training measurements.")
-flags.DEFINE_integer("steps", 3, "Timed repetitions of each measurement (after a warm-up).")
-flags.DEFINE_string("train_attack", "pgd1", "Training attack for the per-method timings.")
-flags.DEFINE_integer("eval_examples", 128, "Test examples for the evaluation throughput.")
-flags.DEFINE_string("out", "figures/bench.json", "Where to write the JSON (and .md beside).")
-flags.DEFINE_integer("inter_op", 0, "TensorFlow inter-op threads (0: TensorFlow's default).")
-flags.DEFINE_integer("intra_op", 0, "TensorFlow intra-op threads (0: TensorFlow's default).")
-flags.DEFINE_bool("only_pgd", False, "Measure only the matmul rate and PGD-1 (fast sweeps).")
-flags.DEFINE_list("sweep_batches", [], "With --only_pgd: batch sizes to time against --batch.")
-flags.DEFINE_string("sweep_out", "figures/bench_sweep.json", "Where --only_pgd adds its row.")
-flags.DEFINE_string("row", "", "Name of --only_pgd's row (default inter<N>_intra<N>_batch<B>); "
-                    "name them apart to keep rows of processes run side by side.")
 FLAGS = flags.FLAGS
 
 
@@ -65,8 +54,15 @@ def matmul_gflops(steps, n=2048, min_steps=20):
     return 2 * n**3 / timed(lambda: mm().numpy(), max(steps, min_steps)) / 1e9
 
 
+def matmul_rate(dtype, steps, n=4096, min_steps=5):
+    """GFLOP/s of an n x n matmul in `dtype` (bfloat16 runs on AMX where the CPU has it)."""
+    a = tf.cast(tf.random.normal((n, n)), dtype)
+    mm = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, a), tf.float32)))
+    return 2 * n**3 / timed(lambda: mm().numpy(), max(steps, min_steps)) / 1e9
+
+
 def forward_flops(model):
-    """Multiply-adds x 2 of LeNet's convolutions and dense layers, per example."""
+    """Multiply-adds x 2 of a network's convolutions and dense layers, per example."""
     total = 0
     for layer in model.layers:
         if hasattr(layer, "kernel"):
@@ -78,6 +74,65 @@ def forward_flops(model):
 
 def _batch(n):
     return tf.random.uniform((n, 28, 28, 1)), tf.random.uniform((n,), maxval=10, dtype=tf.int32)
+
+
+def _images(dataset, n):
+    shape = {"mnist": (28, 28, 1), "cifar10": (32, 32, 3)}[dataset]
+    return tf.random.uniform((n, *shape)), tf.random.uniform((n,), maxval=10, dtype=tf.int32)
+
+
+def pgd1_rate(dataset, precision, batch, steps, iter_cap=None):
+    """(examples/s, GFLOP/s) of the paper's PGD-1 on the dataset's network computed in
+    `precision` (the attack's loss and the logits stay float32)."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        model = build_classifier(dataset)
+        spec = get_spec(dataset, "pgd1", iter_cap=iter_cap)
+        x, y = _images(dataset, batch)
+        attack = make_attack(model, spec)
+        seconds = timed(lambda: attack(x, y), steps)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return batch / seconds, 2 * forward_flops(model) * spec.nb_iter * batch / seconds / 1e9
+
+
+def train_step_seconds(dataset, method, precision, batch, steps, **overrides):
+    """Seconds of one paper-config train step of `method` on random data of `dataset`."""
+    import keras
+
+    cfg = get_config("paper", dataset, method, batch_size=batch, precision=precision,
+                     **overrides)
+    try:
+        trainer = build_trainer(cfg)
+        x, y = _images(dataset, 2 * batch)
+        data = (x[:batch], y[:batch])
+        data = (data, (x[batch:], y[batch:])) if cfg.is_gandef else data
+        step = tf.function(trainer.train_step)
+        return timed(lambda: step(data)["loss"].numpy(), steps)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def bench_bfloat16(batch, steps, matmul_n=4096, iter_cap=None):
+    """bfloat16 over float32, each pair measured in this process (README, Performance)."""
+    res = {"fp32_matmul_gflops": matmul_rate(tf.float32, steps, matmul_n),
+           "bf16_matmul_gflops": matmul_rate(tf.bfloat16, steps, matmul_n), "matmul_n": matmul_n}
+    for dataset, net in (("mnist", "lenet"), ("cifar10", "allcnn")):
+        fp32, _ = pgd1_rate(dataset, "float32", batch, steps, iter_cap)
+        bf16, gflops = pgd1_rate(dataset, "mixed_bfloat16", batch, steps, iter_cap)
+        res[f"bf16_vs_fp32_pgd1_{net}"] = bf16 / fp32
+        res[f"pgd1_{net}_examples_per_s"] = {"float32": fp32, "mixed_bfloat16": bf16}
+        if dataset == "mnist":
+            res["pgd1_bf16_fraction_of_bf16_matmul_peak"] = gflops / res["bf16_matmul_gflops"]
+    for dataset in ("mnist", "cifar10"):
+        fp32, bf16 = (train_step_seconds(dataset, "mix_pgd", p, batch, max(1, steps - 1),
+                                         attack_iter_cap=iter_cap)
+                      for p in ("float32", "mixed_bfloat16"))
+        res[f"bf16_vs_fp32_train_step_mix_pgd_{dataset}"] = fp32 / bf16
+        res[f"train_step_mix_pgd_{dataset}_seconds"] = {"float32": fp32, "mixed_bfloat16": bf16}
+    return res
 
 
 def bench_pgd(batch, steps):
@@ -124,7 +179,8 @@ def bench_training(batch, steps, attack):
     seconds = {}
     for name, extra in variants:
         method = name.replace("_reuse", "")
-        cfg = get_config("paper", "mnist", method, batch_size=batch, train_attack=attack, **extra)
+        cfg = get_config("paper", "mnist", method, batch_size=batch, train_attack=attack,
+                         precision="float32", **extra)
         trainer = build_trainer(cfg)
         step = tf.function(trainer.train_step)
         data = (x[:batch], y[:batch])
@@ -172,6 +228,8 @@ def main(argv):
     res["gandef_vs_mix_pgd_time_ratio"] = timings["gandef_vs_mix_pgd_time_ratio"]
     res["gandef_reuse_vs_mix_pgd_time_ratio"] = timings["gandef_reuse_vs_mix_pgd_time_ratio"]
     res.update(bench_eval(FLAGS.eval_examples, FLAGS.steps))
+    if FLAGS.bfloat16:
+        res.update(bench_bfloat16(FLAGS.batch, FLAGS.steps))
     res.update(train_attack=FLAGS.train_attack, **runs.provenance())
     runs.write_json(FLAGS.out, res)
     rows = [f"| {k} | {v:.3g} |" for k, v in res.items() if isinstance(v, float)]
@@ -181,5 +239,22 @@ def main(argv):
     print(md)
 
 
+def define_flags():
+    flags.DEFINE_integer("batch", 128, "Batch size for the attack and training measurements.")
+    flags.DEFINE_integer("steps", 3, "Timed repetitions of each measurement (after a warm-up).")
+    flags.DEFINE_string("train_attack", "pgd1", "Training attack for the per-method timings.")
+    flags.DEFINE_integer("eval_examples", 128, "Test examples for the evaluation throughput.")
+    flags.DEFINE_string("out", "figures/bench.json", "Where to write the JSON (and .md beside).")
+    flags.DEFINE_integer("inter_op", 0, "TensorFlow inter-op threads (0: TensorFlow's default).")
+    flags.DEFINE_integer("intra_op", 0, "TensorFlow intra-op threads (0: TensorFlow's default).")
+    flags.DEFINE_bool("only_pgd", False, "Measure only the matmul rate and PGD-1 (fast sweeps).")
+    flags.DEFINE_bool("bfloat16", True, "Also measure bfloat16 against float32 (bf16_* rows).")
+    flags.DEFINE_list("sweep_batches", [], "With --only_pgd: batch sizes to time against --batch.")
+    flags.DEFINE_string("sweep_out", "figures/bench_sweep.json", "Where --only_pgd adds its row.")
+    flags.DEFINE_string("row", "", "Name of --only_pgd's row (default inter<N>_intra<N>_batch<B>); "
+                        "name them apart to keep rows of processes run side by side.")
+
+
 if __name__ == "__main__":
+    define_flags()
     app.run(cli.guarded(main))

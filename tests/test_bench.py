@@ -1,6 +1,8 @@
 """The benchmark's arithmetic: the FLOP count behind pgd1_fraction_of_matmul_peak, and
 its best-of-n timer."""
 
+import pytest
+
 from experiments import bench
 from gandef_tf.models import build_classifier
 
@@ -21,3 +23,34 @@ def test_timed_warms_up_once_and_keeps_the_best(monkeypatch):
 def test_sweep_rows_are_named_by_thread_setting_unless_named():
     assert bench.row_name("", 1, 2, 128) == "inter1_intra2_batch128"
     assert bench.row_name("two_processes_core0", 1, 1, 128) == "two_processes_core0"
+
+
+def test_gpu_check_writes_rows_and_projections_at_a_tiny_size(tmp_path):
+    """`make gpu-check`'s module on the CPU, shrunk: every row and projection is there."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = tmp_path / "g.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.gpu_check", "--train_steps=1", "--batch=4",
+         "--steps=1", "--matmul_n=128", "--attack_iter_cap=1", "--methods=mix_pgd,gandef", f"--out={out}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = json.loads(out.read_text())
+    rows = res["rows"]
+    for key in ("bf16_vs_fp32_pgd1_lenet", "bf16_vs_fp32_pgd1_allcnn", "bf16_matmul_gflops",
+                "pgd1_bf16_fraction_of_bf16_matmul_peak",
+                "bf16_vs_fp32_train_step_mix_pgd_mnist", "bf16_vs_fp32_train_step_mix_pgd_cifar10"):
+        assert rows[key] > 0, key
+    for dataset, epochs in (("mnist", 84), ("cifar10", 205)):
+        mix = res["training"][dataset]["mix_pgd"]
+        assert mix["epochs"] == epochs and mix["timed_steps"] == 1
+        assert mix["projected_hours"] == pytest.approx(
+            mix["steps"] * mix["seconds_per_step"] / 3600)
+    assert res["training"]["cifar10"]["gandef"]["epochs"] == 350
+    assert "projection" in res["note"] and res["device"]
