@@ -92,6 +92,14 @@ smoke:
 bench:
 	$(PYTHON) -m experiments.bench --out=figures/bench.json
 
+# Does every paper config learn at all? A few hundred steps each on real data (bfloat16 on
+# a CPU that has it): figures/$(PRESET)/probe.json.  make probe PRESET=paper
+PROBE_STEPS ?= 200
+.PHONY: probe
+probe:
+	$(PYTHON) -m experiments.probe --paper_check --preset=$(PRESET) --steps=$(PROBE_STEPS) \
+	  --datasets=$(call join_commas,$(DATASET_LIST)) --out=figures/$(PRESET)/probe.json
+
 # For a session lent a GPU (at most 8 minutes): bfloat16/float32 rows on the device, 100
 # paper-preset training steps per method and dataset, projected paper-run times.
 .PHONY: gpu-check

@@ -108,3 +108,15 @@ def test_bfloat16_trained_model_is_attacked_in_float32(fake_data, monkeypatch, f
     stored = json.loads((runs.results_dir(cfg) / "config.json").read_text())
     assert stored["config"]["precision"] == "mixed_bfloat16"
     assert training.load_finished(cfg)[0].get_layer("conv1").compute_dtype == "float32"
+
+
+def test_paired_difference_and_standard_error_by_hand():
+    from experiments.precision_check import paired
+
+    c32 = np.array([1, 1, 0, 1, 0, 1, 1, 0], bool)
+    c16 = np.array([1, 0, 0, 1, 0, 1, 0, 0], bool)
+    row = paired(c32, c16)
+    d = np.array([0, 1, 0, 0, 0, 0, 1, 0], float)
+    assert row["n"] == 8 and row["float32"] == 0.625 and row["bfloat16"] == 0.375
+    assert row["difference_points"] == pytest.approx(25.0)
+    assert row["paired_se_points"] == pytest.approx(100 * d.std(ddof=1) / np.sqrt(8))
