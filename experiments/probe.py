@@ -140,14 +140,14 @@ def run_probe(cfg, steps, points, score_n, overrides, out):
                 callbacks=[Score()])
 
 
-def paper_check(steps, datasets, methods):
+def paper_check(preset, steps, datasets, methods):
     """Every paper config for a few hundred steps: does it learn at all?"""
     from gandef_tf import training
 
     result = {}
     for dataset in datasets:
         for method in methods:
-            cfg = get_config("paper", dataset, method)
+            cfg = get_config(preset, dataset, method)
             trainer = start_trainer(dataclasses.replace(cfg, pretrain_epochs=0))
             (x, y), (x_te, y_te) = training.load_data(dataclasses.replace(cfg, n_test=500))
             ds = training.make_datasets(cfg, (x, y), (x_te, y_te))[0]
@@ -164,8 +164,8 @@ def paper_check(steps, datasets, methods):
 
 def main(argv):
     if FLAGS.paper_check:
-        res = paper_check(FLAGS.steps, FLAGS.datasets, FLAGS.methods)
-        runs.write_json(FLAGS.out or "figures/paper/probe.json", res)
+        res = paper_check(FLAGS.preset, FLAGS.steps, FLAGS.datasets, FLAGS.methods)
+        runs.write_json(FLAGS.out or f"figures/{FLAGS.preset}/probe.json", res)
         return
     cli.set_threads(FLAGS.threads)
     overrides = parse_overrides(FLAGS.set)

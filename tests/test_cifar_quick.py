@@ -165,3 +165,35 @@ def test_discriminator_reads_training_mode_logits_in_both_roles(disc_batch):
     trainer.train_step(((x, y), (xd, yd)))
     # fresh: D's own batch and the classifier update; reuse: the update alone
     assert clf.flags == [True] * (2 if disc_batch == "fresh" else 1)
+
+
+def test_probe_overrides_are_typed_and_bad_ones_refused():
+    from experiments.probe import parse_overrides
+    from gandef_tf import GandefError
+
+    got = parse_overrides(["lr=3e-4", "gamma=2", "gandef_loss=authors_code", "n_val=5000",
+                           "lr_boundaries=", "lr_values=1e-3:1e-4", "augment=true",
+                           "n_test=None"])
+    assert got == {"lr": 3e-4, "gamma": 2.0, "gandef_loss": "authors_code", "n_val": 5000,
+                   "lr_boundaries": (), "lr_values": (1e-3, 1e-4), "augment": True,
+                   "n_test": None}
+    for bad in ("lr", "nope=1", "epochs=two"):
+        with pytest.raises(GandefError):
+            parse_overrides([bad])
+
+
+def test_a_tuning_probe_appends_one_scored_line_per_point(monkeypatch, tmp_path):
+    from experiments.probe import run_probe
+
+    data = synthetic_mnist(96, 0)
+    monkeypatch.setattr(training.data, "load", lambda *a, **k: (data, synthetic_mnist(16, 1)))
+    cfg = get_config("smoke", "mnist", "gandef", n_val=32, batch_size=16)
+    out = tmp_path / "probe.jsonl"
+    run_probe(cfg, steps=4, points=2, score_n=16, overrides={"n_val": 32}, out=out)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4]
+    for r in rows:
+        v = r["validation"]
+        assert r["score_n"] == 16 and r["overrides"] == {"n_val": 32}
+        assert 0 <= v["original"] <= 1 and 0 <= v["pgd1"] <= 1 and 0 <= v["comb_pgd1"] <= 1
+        assert len(v["d_logit_pct_original"]) == 3 and "d_loss" in v and r["commit"]
