@@ -15,6 +15,8 @@ setup(
     ],
     extras_require={
         "dev": ["pytest"],
+        # AutoAttack's APGD-CE / APGD-DLR rows (gandef_tf/autoattack.py)
+        "eval": ["adversarial-robustness-toolbox>=1.20"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
     },
 )

@@ -37,7 +37,10 @@ def define_run_flags():
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
                       "mirrored: data-parallel training on every local accelerator.")
     flags.DEFINE_list("eval_attacks", None, "Attacks to evaluate (default: the preset's), "
-                      "e.g. fgsm,bim,pgd1,pgd2,pgd_adaptive,cw_merged.")
+                      "e.g. fgsm,bim,pgd1,pgd2,pgd_adaptive,cw_merged,apgd_ce,apgd_dlr "
+                      "(the apgd_* need IBM ART: pip install -e \".[eval]\").")
+    flags.DEFINE_integer("strong_eval_n", None, "Test images for the adaptive and APGD attacks, "
+                         "a seeded subset (default 1000; all when the set is smaller).")
     flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bars, 2 lines.")
     flags.DEFINE_integer("threads", 0, "TensorFlow's intra- and inter-op threads (0: its default, "
                          "every core). On a CPU, `make -j2 results RUN_FLAGS=--threads=1` runs "
@@ -68,6 +71,7 @@ def config_from_flags():
     cfg = get_config(FLAGS.preset, FLAGS.dataset, FLAGS.method, FLAGS.seed, eps=FLAGS.eps,
                      eps_iter=FLAGS.eps_iter, threshold=FLAGS.threshold,
                      disc_batch=FLAGS.disc_batch, gandef_loss=FLAGS.gandef_loss,
+                     strong_eval_n=FLAGS.strong_eval_n,
                      eval_attacks=tuple(FLAGS.eval_attacks) if FLAGS.eval_attacks else None,
                      precision=PRECISION_FLAG[FLAGS.mixed_precision])
     return cfg if FLAGS.mixed_precision else keep_stored_precision(cfg)

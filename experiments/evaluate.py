@@ -1,14 +1,18 @@
 """Evaluate one run on original, FGSM, BIM, PGD-1 and PGD-2 test examples, and (beyond the
-paper) under the adaptive attacks pgd_adaptive and cw_merged (trains first if the run is
-missing; extends a finished evaluation with the attacks it lacks); writes
+paper) under the adaptive attacks pgd_adaptive and cw_merged, and AutoAttack's apgd_ce and
+apgd_dlr when asked (IBM ART: pip install -e ".[eval]"); trains first if the run is
+missing; extends a finished evaluation with the attacks it lacks; writes
 results/<preset>/<dataset>/<method>/seed<k>/results.json.
 
     python -m experiments.evaluate --dataset=mnist --method=gandef --preset=quick --seed=0
+    python -m experiments.evaluate --preset=quick --method=pure_pgd \
+        --eval_attacks=fgsm,bim,pgd1,pgd2,pgd_adaptive,cw_merged,apgd_ce,apgd_dlr
 """
 
 from absl import app
 
 from experiments import cli
+from gandef_tf import autoattack
 from gandef_tf.evaluate import evaluate
 
 
@@ -34,6 +38,13 @@ def summary(cfg, res):
                          for b, v in res["adaptive"].get("search", {}).items())
         lines.append(f"[{cfg.preset}] pgd_adaptive beta {res['adaptive']['beta']:g} "
                      f"(GanDef-Comb accuracy on the search subset, by beta: {grid})")
+    for name, n in res.get("subset", {}).get("attacks", {}).items():
+        se = res.get("standard_error", {}).get(name)
+        lines.append(f"[{cfg.preset}] {name}: on a seeded subset of {n} of {res['n_test']} test "
+                     "images" + (f", standard error {100 * se:.2f} points" if se is not None else ""))
+    for name, kept in res.get("candidates_kept", {}).items():
+        lines.append(f"[{cfg.preset}] {name}, candidate kept per example: "
+                     + ", ".join(f"{c} {k}" for c, k in kept.items()))
     for flag in rob.get("masking_flags", []):
         lines.append(f"[{cfg.preset}] possible gradient masking: {flag}")
     if rob and not rob.get("masking_flags"):
@@ -44,6 +55,7 @@ def summary(cfg, res):
 
 def main(argv):
     cfg = cli.config_from_flags()
+    autoattack.require(cfg.eval_attacks)  # before hours of training, not after
     res = evaluate(cfg, verbose=cli.FLAGS.verbose, strategy=cli.FLAGS.strategy)
     print("\n".join(summary(cfg, res)))
 

@@ -5,7 +5,7 @@
 Writes figures/<preset>/fig3.{png,csv,json}. The bars are the numbers of table2.csv
 (computed by the same function, report.table2_cells); error bars are the sample std
 over seeds; the paper's values are drawn as black ticks, labelled as the paper's (the
-rows beyond the paper, Adaptive PGD and C&W merged, have none). A missing run has no bar
+rows beyond the paper, after PGD-2, have none). A missing run has no bar
 and is listed in fig3.json, never drawn at a filled-in height.
 """
 
@@ -46,7 +46,7 @@ def plot(datasets, cells):
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=7, ncol=7, loc="upper center")
     fig.suptitle("Fig. 3: test accuracy on original and adversarial examples "
-                 "(Adaptive PGD, C&W merged: beyond the paper)")
+                 "(the rows after PGD-2: beyond the paper)")
     fig.tight_layout()
     return fig
 

@@ -7,12 +7,16 @@ Writes figures/<preset>/table2.{md,csv,tex,json} ($GANDEF_FIGURES_DIR). It never
 several seeds are shown as mean ± sample std. table2.csv has exactly the columns
 dataset,examples,method,accuracy,paper,difference (%, difference = ours - paper, the
 accuracy being the mean over seeds); the std, seeds and provenance are in table2.json.
-Beyond the paper, the rows "Adaptive PGD" and "C&W merged" follow the paper's (their
-paper and difference cells are empty), and table2.md / table2.json report each column's
-worst case over all attacks per example and the gradient-masking flags of every run.
+Beyond the paper, the rows "Adaptive PGD", "C&W merged", "APGD-CE", "APGD-DLR" and
+"Worst case" (per example, over every attack a run was evaluated with) follow the paper's
+(their paper and difference cells are empty; a row run on a seeded subset of the test
+images says how many, with its standard error), and table2.md / table2.json list the
+gradient-masking flags of every run.
 """
 
 from collections import defaultdict
+
+import numpy as np
 
 from absl import app, flags
 
@@ -39,7 +43,9 @@ def cell_text(c, n_full=1, tex=False):
     if c["paper"] is None:  # a row beyond the paper
         if c["mean"] is None:
             return "missing"
-        return mean_std(c["mean"], c["std"], c["n"], n_full, pm)
+        note = (f" [{'/'.join(map(str, c['subset']))} images, SE {c['se']:.2f}]"
+                if c.get("subset") else "")
+        return mean_std(c["mean"], c["std"], c["n"], n_full, pm) + note
     if c["mean"] is None:
         return f"missing (paper {c['paper']:.2f})"
     return (f"{mean_std(c['mean'], c['std'], c['n'], n_full, pm)} "
@@ -51,6 +57,25 @@ def mean_std(mean, std, n, n_full=1, pm="±"):
     so a partly finished set of seeds never reads as a complete one."""
     return (f"{mean:.2f}" + (f" {pm} {std:.2f}" if n > 1 else "")
             + (f" (n={n})" if n < n_full else ""))
+
+
+def subset_info(loaded, c):
+    """{'subset': [test images per run], 'se': mean standard error in %} of a cell whose
+    runs evaluated its row on a subset of their test images; {} otherwise."""
+    comb, found = c["column"] == "gandef_comb", []
+    for s in c["seeds"]:
+        r = report.column_runs(loaded, c["dataset"], c["column"])[s]
+        if c["example"] == "worst_case":
+            rob = r.get("robustness", {})
+            n, se = rob.get("worst_case_examples"), rob.get(f"{'comb_' * comb}worst_case_se")
+        else:
+            n = r.get("subset", {}).get("attacks", {}).get(c["example"])
+            se = ((r.get("comb") or {}) if comb else r).get("standard_error", {}).get(c["example"])
+        if n is not None and se is not None and n < r.get("n_test", n):
+            found.append((n, 100 * se))
+    if not found:
+        return {}
+    return {"subset": sorted({n for n, _ in found}), "se": float(np.mean([e for _, e in found]))}
 
 
 def robustness_rows(loaded, datasets):
@@ -69,20 +94,12 @@ def robustness_rows(loaded, datasets):
     return worst, flags
 
 
-def robustness_markdown(loaded, datasets, n_full=1):
-    worst, flags = robustness_rows(loaded, datasets)
-    out = ["", "## Beyond the paper: worst case and gradient-masking check", "",
-           "Worst case: the fraction of test examples right under every attack that run was "
-           "evaluated with (GanDef-Comb: counted correct under each attack's Comb rule). "
-           "A flag means a stronger attack (more steps, restarts or a margin loss) left a "
-           "model MORE accurate than a weaker one, beyond sampling noise: a sign of "
-           "gradient masking.", "",
-           "| dataset | " + " | ".join(COLUMN_NAMES[c] for c in COLUMNS) + " |",
-           "|---|" + "---|" * len(COLUMNS)]
-    for d in datasets:
-        out.append(f"| {DATASET_NAMES[d]} worst case | " + " | ".join(
-            "missing" if worst[d][c][0] is None else mean_std(*worst[d][c], n_full)
-            for c in COLUMNS) + " |")
+def robustness_markdown(loaded, datasets):
+    _, flags = robustness_rows(loaded, datasets)
+    out = ["", "## Beyond the paper: gradient-masking check", "",
+           "A flag means a stronger attack (more steps, restarts, a margin loss, APGD) left a "
+           "model MORE accurate than a weaker one, on the images both ran on, beyond "
+           "sampling noise: a sign of gradient masking."]
     checked = [r for r in report.all_runs(loaded) if "robustness" in r]
     out += [""] + ([f"- {DATASET_NAMES[d]} {run}: {f}" for d, run, f in flags]
                    or [f"No run was flagged ({len(checked)} of {len(report.all_runs(loaded))} "
@@ -134,10 +151,26 @@ def markdown(preset, datasets, seeds, loaded, cells, prov):
     for (d, e), row in grid(cells).items():
         out.append(f"| {DATASET_NAMES[d]} | {EXAMPLE_NAMES[e]} | "
                    + " | ".join(cell_text(row[c], len(seeds)) for c in COLUMNS) + " |")
-    out += ["", "Adaptive PGD and C&W merged are beyond the paper (no paper value): they attack "
-            "GanDef's classifier and discriminator together (README, Beyond the paper); "
-            "models without a discriminator meet the same attacks on their classifier."]
-    out += robustness_markdown(loaded, datasets, len(seeds))
+    out += ["", "The rows after PGD-2 are beyond the paper (no paper value; README, Beyond the "
+            "paper). Adaptive PGD and C&W merged attack GanDef's classifier and discriminator "
+            "together, each the best per example of several candidates, PGD-2's own examples "
+            "among them, so never above PGD-2; models without a discriminator meet the same "
+            "attacks on their classifier. APGD-CE and APGD-DLR are AutoAttack's white-box pair "
+            "(IBM ART, 100 steps) against the classifier alone (GanDef-Comb: its "
+            "discriminator's verdict on their examples). Worst case: the fraction of test "
+            "images right under every attack the run was evaluated with (GanDef-Comb: under "
+            "each attack's Comb rule), the number to quote for a defense. \"[n images, SE "
+            "s]\": the row ran on a seeded subset of n test images, the same for every run, "
+            "and s is its standard error in points (mean over seeds); a worst case with such "
+            "rows is taken on those images only."]
+    older = [f"{d}/{m}/seed{s}" for d, by_m in loaded.items() for m, by_s in sorted(by_m.items())
+             for s, r in sorted(by_s.items())
+             if "pgd_adaptive" in r.get("accuracy", {}) and "candidates_kept" not in r]
+    if older:
+        out += ["", "Evaluated before that construction (one beta chosen on 100 images, no PGD-2 "
+                "candidate), so their adaptive rows may read above PGD-2: " + ", ".join(older)
+                + "."]
+    out += robustness_markdown(loaded, datasets)
     dev = deviation_lines(loaded)
     if dev:
         out += ["", "## Deviations from the paper's settings (from results.json)", ""] + dev
@@ -170,7 +203,7 @@ def render(preset, datasets, seeds):
     """Write table2.{md,csv,tex,json}; returns {name: path}."""
     preset, datasets, seeds = report.check_selection(preset, datasets, seeds)
     loaded = report.load_results(preset, datasets, seeds)
-    cells = report.table2_cells(loaded, datasets)
+    cells = [dict(c, **subset_info(loaded, c)) for c in report.table2_cells(loaded, datasets)]
     prov = report.provenance(preset, seeds, report.all_runs(loaded))
     out_dir = report.figures_dir(preset)
     paths = {k: out_dir / f"table2.{k}" for k in ("md", "csv", "tex", "json")}

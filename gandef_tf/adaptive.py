@@ -4,6 +4,8 @@
     spec = dataclasses.replace(get_spec("mnist", "pgd_adaptive"), beta=1.0)
     attack = make_attack(classifier, spec, discriminator=discriminator)
     x_adv = attack(x, y)        # per example, the best of spec.restarts runs; checked
+    # evaluation (gandef_tf/evaluate.py) runs candidate_specs(...) and keeps, per
+    # example, choose(...) among them and PGD-2's own examples
 
 The paper attacks the classifier alone; since Carlini & Wagner (2017, "Adversarial
 examples are not easily detected") and Tramer et al. (2020) a detector is attacked
@@ -19,7 +21,14 @@ that splits it (CleverHans ascends `loss_fn(labels=y, logits=model_fn(x))`):
 
 Without a discriminator the D terms are absent: PGD with restarts and the C&W margin
 loss on the classifier's logits, so every model meets the same stronger attacks.
+
+No weaker than PGD-2 by construction: an evaluated adaptive attack is, per example, the
+best of several candidates (CANDIDATE_RULE): PGD-2's own examples (its random start, as
+scored in the PGD-2 row), and every restart of every objective it runs (pgd_adaptive
+against a discriminator: every beta of BETA_GRID, beta = 0 being PGD-2's objective).
 """
+
+import dataclasses
 
 import numpy as np
 import tensorflow as tf
@@ -27,6 +36,15 @@ import tensorflow as tf
 from gandef_tf import GandefError
 
 ADAPTIVE_KINDS = ("pgd_adaptive", "cw_merged")
+# pgd_adaptive's weights of the discriminator term; each is one candidate per example
+# (a choice of one beta on a few examples made the attack weaker than PGD-2 on some).
+BETA_GRID = (0.0, 0.3, 1.0, 3.0, 10.0)
+CANDIDATE_RULE = ("per example, a misclassified candidate if any, among them the one the "
+                  "discriminator scores most 'original' (so the attack succeeds on the "
+                  "classifier, and on GanDef-Comb at every threshold, wherever any candidate "
+                  "does), else the one it scores lowest; candidates: PGD-2's own examples, "
+                  "then every restart of every objective (pgd_adaptive against a "
+                  "discriminator: each beta of the grid, beta = 0 being PGD-2's objective)")
 
 
 def merged_logits(z, z_d):
@@ -100,3 +118,26 @@ def select_restarts(wrong, loss, disc=None):
     best_tier = wrong.max(axis=0)
     secondary = np.where(wrong == best_tier, secondary, -np.inf)
     return np.argmax(secondary, axis=0)
+
+
+def candidate_specs(spec, with_disc, betas=BETA_GRID):
+    """[(name, spec)]: the objectives an evaluated adaptive attack runs, each from
+    spec.restarts random starts; pgd_adaptive against a discriminator once per beta,
+    otherwise the attack itself (without D every beta is the same objective)."""
+    if spec.kind not in ADAPTIVE_KINDS:
+        raise GandefError(f"{spec.kind!r} is not an adaptive attack")
+    if spec.kind == "pgd_adaptive" and with_disc:
+        return [(f"beta {b:g}", dataclasses.replace(spec, beta=float(b))) for b in betas]
+    return [(spec.kind, spec)]
+
+
+def choose(wrong, disc=None):
+    """Index of the candidate kept per example, from [candidates, batch] arrays of
+    'misclassified' and D's probability (CANDIDATE_RULE); ties go to the earlier
+    candidate. Without a discriminator: the first misclassified one, else the first."""
+    wrong = np.asarray(wrong, bool)
+    d = np.zeros(wrong.shape) if disc is None else np.asarray(disc, np.float64)
+    if d.size and (d.min() < 0 or d.max() > 1):
+        raise GandefError("discriminator scores must be probabilities in [0, 1]")
+    # d lies in [0, 1], so subtracting 2 puts every misclassified candidate first
+    return np.argmin(d - 2.0 * wrong, axis=0)

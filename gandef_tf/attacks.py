@@ -9,7 +9,8 @@ Every attack is CleverHans' own function, called with the true labels (no label
 leaking), the model in inference mode (`training=False`) and CleverHans' sanity checks
 off (they fail inside tf.function); `check_batch` enforces the threat model instead.
 Beyond the paper, `pgd_adaptive` and `cw_merged` (gandef_tf/adaptive.py) attack the
-classifier together with a discriminator when make_attack is given one.
+classifier together with a discriminator when make_attack is given one, and `apgd_ce`,
+`apgd_dlr` are IBM ART's AutoAttack pair (gandef_tf/autoattack.py; evaluation only).
 """
 
 import dataclasses
@@ -22,10 +23,10 @@ from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method
 from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
 from cleverhans.tf2.utils import clip_eta, random_lp_vector
 
-from gandef_tf import GandefError, adaptive
+from gandef_tf import GandefError, adaptive, autoattack
 from gandef_tf.adaptive import ADAPTIVE_KINDS
 
-KINDS = ("fgsm", "bim", "pgd", "fgsm_rs") + ADAPTIVE_KINDS
+KINDS = ("fgsm", "bim", "pgd", "fgsm_rs") + ADAPTIVE_KINDS + autoattack.KINDS
 ITERATIVE = ("bim", "pgd") + ADAPTIVE_KINDS
 # Random restarts of the adaptive attacks (each keeps, per example, the best restart).
 RESTARTS = 5
@@ -33,7 +34,7 @@ RESTARTS = 5
 
 @dataclasses.dataclass(frozen=True)
 class AttackSpec:
-    kind: str  # fgsm | bim | pgd | fgsm_rs (Wong et al. 2020) | pgd_adaptive | cw_merged
+    kind: str  # fgsm | bim | pgd | fgsm_rs (Wong et al. 2020) | pgd_adaptive | cw_merged | apgd_*
     eps: float
     eps_iter: Optional[float] = None
     nb_iter: int = 1
@@ -62,6 +63,7 @@ class AttackSpec:
         parts = [f"{self.nb_iter} step{'s' * (self.nb_iter > 1)}"]
         parts += [f"{self.restarts} restarts"] if self.restarts > 1 else []
         parts += ["margin loss"] if self.kind == "cw_merged" else []
+        parts += ["adaptive step size"] if self.kind in autoattack.KINDS else []
         return ", ".join(parts)
 
 
@@ -76,6 +78,9 @@ def _paper(eps, bim_step, pgd_step, pgd1_iter, pgd2_iter):
                                    label="Adaptive PGD", restarts=RESTARTS),
         "cw_merged": AttackSpec("cw_merged", eps, pgd_step, pgd2_iter, True,
                                 label="C&W merged", restarts=RESTARTS),
+        # Beyond the paper: AutoAttack's APGD (ART), 100 steps; it sets its own step size.
+        "apgd_ce": AttackSpec("apgd_ce", eps, None, 100, True, label="APGD-CE"),
+        "apgd_dlr": AttackSpec("apgd_dlr", eps, None, 100, True, label="APGD-DLR"),
         # Not in the paper; cheaper training attacks for the CPU presets (README).
         "pgd_fast": AttackSpec("pgd", eps, eps / 3, 5, True, label="PGD-5"),
         # FGSM from a random start (Wong et al. 2020): overfits catastrophically on MNIST
@@ -140,6 +145,9 @@ def generate(model_fn, x, y, spec, disc_fn=None):
         x_adv = projected_gradient_descent(fn, x, spec.eps, spec.eps_iter, spec.nb_iter,
                                            loss_fn=loss_fn, rand_init=spec.rand_init,
                                            sanity_checks=False, **common)
+    elif spec.kind in autoattack.KINDS:
+        raise GandefError(f"{spec.kind} runs in evaluation only (ART's numpy loop cannot be "
+                          "part of a training step); choose another train_attack")
     else:  # fgsm_rs: CleverHans' PGD asserts eps_iter <= eps, so compose its pieces
         eta = random_lp_vector(tf.shape(x), np.inf, tf.cast(spec.eps, x.dtype), dtype=x.dtype)
         x_adv = tf.clip_by_value(x + eta, 0.0, 1.0)
@@ -178,7 +186,11 @@ def make_attack(model, spec, strategy=None, discriminator=None):
     """A compiled attack against a Keras classifier: (x, y) -> checked x_adv (numpy).
     The adaptive kinds also attack `discriminator` when given one (the paper's attacks
     never do) and keep, per example, the best of spec.restarts runs. With a tf.distribute
-    strategy of several replicas, each batch is split across them."""
+    strategy of several replicas, each batch is split across them (not ART's APGD: it
+    runs on the default device)."""
+    if spec.kind in autoattack.KINDS:
+        apgd = autoattack.make_apgd(model, spec)
+        return lambda x, y: check_batch(np.asarray(x), apgd(x, y), spec.eps)
     model_fn = lambda t: model(t, training=False)
     disc_fn = (None if discriminator is None or spec.kind not in ADAPTIVE_KINDS
                else lambda z: discriminator(z, training=False))

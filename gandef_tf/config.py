@@ -22,7 +22,14 @@ PRESETS = ("paper", "quick", "smoke")
 PAPER_ATTACKS = ("fgsm", "bim", "pgd1", "pgd2")
 # Beyond the paper: attacks on the whole defended system (classifier and discriminator).
 ADAPTIVE_ATTACKS = ("pgd_adaptive", "cw_merged")
-EVAL_ATTACKS = PAPER_ATTACKS + ADAPTIVE_ATTACKS
+EVAL_ATTACKS = PAPER_ATTACKS + ADAPTIVE_ATTACKS  # the default
+# Beyond the paper: AutoAttack's white-box pair from IBM ART, an optional dependency
+# (pip install -e ".[eval]"), so asked for by name: --eval_attacks=...,apgd_ce,apgd_dlr.
+AUTOATTACK_ATTACKS = ("apgd_ce", "apgd_dlr")
+KNOWN_ATTACKS = EVAL_ATTACKS + AUTOATTACK_ATTACKS
+# The costly attacks run on a seeded subset of strong_eval_n test examples; the paper's
+# four keep the whole evaluation set.
+SUBSET_ATTACKS = ADAPTIVE_ATTACKS + AUTOATTACK_ATTACKS
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # GanDef's discriminator loss: the paper's equations, or what the authors' released code
 # computes (sigmoid applied to D's probability: README "Deviations", losses.py).
@@ -31,7 +38,7 @@ GANDEF_METHODS = ("gandef", "gandef_v1")
 # Fields that change how saved predictions are scored or batched, or which attacks are
 # run, not what was trained: a finished run may be re-scored, or extended with attacks it
 # lacks (a run stored with the paper's four attacks is extended, never refused).
-EVAL_ONLY_FIELDS = ("threshold", "eval_batch_size", "eval_attacks")
+EVAL_ONLY_FIELDS = ("threshold", "eval_batch_size", "eval_attacks", "strong_eval_n")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +81,7 @@ class Config:
     threshold: float = 0.5  # GanDef-Comb
     eval_attacks: tuple = EVAL_ATTACKS
     eval_batch_size: int = 250
+    strong_eval_n: int = 1000  # examples for SUBSET_ATTACKS (all of them if fewer)
     tag: str = ""  # a variant's name (e.g. "gamma0.5"): its folders are <method>-<tag>
 
     def __post_init__(self):
@@ -88,8 +96,9 @@ class Config:
 
             for name in self.eval_attacks + (self.train_attack,):
                 spec_for(self, name)
-        unknown = sorted(set(self.eval_attacks) - set(EVAL_ATTACKS))
-        _check(not unknown, f"unknown attack(s) {unknown}; choose from {EVAL_ATTACKS}")
+        unknown = sorted(set(self.eval_attacks) - set(KNOWN_ATTACKS))
+        _check(not unknown, f"unknown attack(s) {unknown}; choose from {KNOWN_ATTACKS}")
+        _check(self.strong_eval_n >= 1, f"strong_eval_n must be >= 1, got {self.strong_eval_n}")
         _check(0 <= self.threshold <= 1, f"threshold must be in [0, 1], got {self.threshold}")
         _check(self.optimizer in ("adam", "sgd"), f"unknown optimizer {self.optimizer!r}")
         _check(self.disc_batch in ("fresh", "reuse"), "disc_batch must be fresh or reuse")
@@ -157,8 +166,8 @@ _QUICK = {
     "mnist": dict(optimizer="adam", lr=1e-3, disc_lr=1e-2, lr_boundaries=(), lr_values=(),
                   batch_size=128, epochs=2, n_test=500, train_attack="pgd_fast",
                   disc_batch="reuse",
-                  # The adaptive attacks cost ~14 PGD-2 runs per model on a CPU; until the
-                  # quick runs are extended, ask for them: --eval_attacks=... (README).
+                  # The adaptive attacks cost ~30 PGD-2 runs per GanDef model (10 without a
+                  # discriminator) on a CPU: ask for them with --eval_attacks=... (README).
                   eval_attacks=PAPER_ATTACKS),
     # CIFAR-10 on 2 CPU cores in bfloat16 (README "Deviations"; probes in
     # results/quick/cifar10/tuning/): every method starts from one shared clean

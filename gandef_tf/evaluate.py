@@ -5,95 +5,165 @@
 
 The paper's attacks run against the classifier alone, as in the paper; the adaptive
 ones (`pgd_adaptive`, `cw_merged`) against the classifier and, for GanDef, its
-discriminator, with pgd_adaptive's beta chosen per model by a small search. Per-example
+discriminator, each the best of several candidates per example, PGD-2's own examples
+among them; APGD-CE / APGD-DLR (IBM ART) against the classifier alone. These four run on
+a seeded subset of cfg.strong_eval_n test examples. Per-example
 predictions and discriminator scores are saved, so thresholds, the ratio curves of Fig. 4,
 the worst case over attacks and the gradient-masking check are recomputed from
 `predictions.npz` without a new attack; a finished evaluation that lacks some of
 cfg.eval_attacks is extended with those alone.
 """
 
-import dataclasses
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from gandef_tf import GandefError, runs
+from gandef_tf import GandefError, adaptive, autoattack, runs
 from gandef_tf.attacks import make_attack, spec_for
-from gandef_tf.config import deviations
+from gandef_tf.config import ADAPTIVE_ATTACKS, SUBSET_ATTACKS, deviations
 # comb_correct, load_predictions and score live in scoring.py (no TensorFlow there, for
 # the renderers); they stay importable from here.
-from gandef_tf.scoring import comb_correct, load_predictions, names, robustness, score
+from gandef_tf.scoring import (comb_correct, load_predictions, names, robustness, score,
+                               standard_errors)
 from gandef_tf.training import get_strategy, load_data, train
 
-BETA_GRID = (0.3, 1.0, 3.0, 10.0)
-BETA_SEARCH_EXAMPLES = 100
+# pgd_adaptive's betas: every one is a candidate per example (adaptive.CANDIDATE_RULE).
+BETA_GRID = adaptive.BETA_GRID
 # Fields of results.json that describe the predictions, kept when a run is extended.
 PROVENANCE_KEYS = ("commit", "date", "tensorflow", "keras", "cleverhans", "numpy", "python",
                    "device")
 
 
+def subset(cfg, n):
+    """Sorted indices of the SUBSET_ATTACKS' examples among n: cfg.strong_eval_n of them,
+    drawn by data_seed (the same for every method and seed, so columns compare), or all."""
+    if cfg.strong_eval_n >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(cfg.data_seed).choice(n, cfg.strong_eval_n, replace=False))
+
+
 def predict(classifier, discriminator, x, y, cfg, attacks=None, verbose=1, strategy=None,
             beta=None):
     """{'labels', 'pred_<a>', 'disc_<a>'} for each name in attacks ('original' included
-    when named; default: 'original' and cfg.eval_attacks); `beta` is pgd_adaptive's. A
-    tf.distribute strategy splits each attacked batch across its replicas."""
-    out = {"labels": np.asarray(y, np.int32)}
-    for name in ["original", *cfg.eval_attacks] if attacks is None else attacks:
-        spec = None if name == "original" else spec_for(cfg, name)
-        if spec is not None and spec.kind == "pgd_adaptive" and beta is not None:
-            spec = dataclasses.replace(spec, beta=beta)
-        attack = None if spec is None else make_attack(classifier, spec, strategy, discriminator)
-        preds, scores = [], []
-        bar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="example")
+    when named; default: 'original' and cfg.eval_attacks). SUBSET_ATTACKS run on
+    subset(cfg, len(x)) and, when that is not every example, add 'idx_<a>' (its indices).
+    The adaptive attacks add 'cand_<a>', the index of the candidate kept per example, into
+    'candidates_<a>', their names (adaptive.CANDIDATE_RULE); PGD-2's own examples are one,
+    taken from this call or from the run's saved predictions. `beta` restricts
+    pgd_adaptive to one beta. A tf.distribute strategy splits each batch across replicas."""
+    names_ = ["original", *cfg.eval_attacks] if attacks is None else list(attacks)
+    autoattack.require(names_)  # before any attack: a missing ART is one error line
+    done = {"labels": np.asarray(y, np.int32)}
+    for name in sorted(names_, key=lambda n: n in ADAPTIVE_ATTACKS):  # PGD-2 first
+        idx = subset(cfg, len(x)) if name in SUBSET_ATTACKS else np.arange(len(x))
+        xs, ys = (x, np.asarray(y)) if len(idx) == len(x) else (x[idx], np.asarray(y)[idx])
         if verbose:
-            print(f"[{cfg.preset}] {cfg.dataset}/{cfg.method}: {name}")
-        for i in range(0, len(x), cfg.eval_batch_size):
-            xb, yb = x[i:i + cfg.eval_batch_size], y[i:i + cfg.eval_batch_size]
-            xb = xb if attack is None else attack(xb, yb)
-            z = classifier(tf.convert_to_tensor(xb), training=False)
-            preds.append(np.argmax(z.numpy(), axis=1))
-            if discriminator is not None:
-                scores.append(tf.sigmoid(discriminator(z, training=False))[:, 0].numpy())
-            bar.add(len(xb))
-        out[f"pred_{name}"] = np.concatenate(preds).astype(np.int32)
+            print(f"[{cfg.preset}] {cfg.dataset}/{cfg.method}: {name}"
+                  + (f" on {len(idx)} of {len(x)} examples" if len(idx) < len(x) else ""))
+        if name in ADAPTIVE_ATTACKS:
+            got = _adaptive(classifier, discriminator, xs, ys, cfg, name, strategy, beta,
+                            _pgd2_candidate(cfg, done, discriminator, idx), verbose)
+        else:
+            spec = None if name == "original" else spec_for(cfg, name)
+            attack = None if spec is None else make_attack(classifier, spec, strategy,
+                                                           discriminator)
+            got = _outcomes(classifier, discriminator, xs, ys, cfg, attack, verbose)
+        got.update({"idx": idx.astype(np.int32)} if len(idx) < len(x) else {})
+        done.update({f"{k}_{name}": v for k, v in got.items()})
+    # in the order asked for, which names() reports
+    return {"labels": done["labels"], **{f"{a}_{n}": done[f"{a}_{n}"] for n in names_
+                                         for a in ARRAYS if f"{a}_{n}" in done}}
+
+
+ARRAYS = ("pred", "disc", "idx", "cand", "candidates")  # per attack in predictions.npz
+
+
+def _outcomes(classifier, discriminator, x, y, cfg, attack, verbose):
+    """{'pred', 'disc' (with a discriminator)} on (attack(x, y) or x), batch by batch."""
+    preds, scores = [], []
+    bar = keras.utils.Progbar(len(x), verbose=verbose, unit_name="example")
+    for i in range(0, len(x), cfg.eval_batch_size):
+        xb, yb = x[i:i + cfg.eval_batch_size], y[i:i + cfg.eval_batch_size]
+        xb = xb if attack is None else attack(xb, yb)
+        z = classifier(tf.convert_to_tensor(xb), training=False)
+        preds.append(np.argmax(z.numpy(), axis=1))
         if discriminator is not None:
-            out[f"disc_{name}"] = np.concatenate(scores).astype(np.float32)
+            scores.append(tf.sigmoid(discriminator(z, training=False))[:, 0].numpy())
+        bar.add(len(xb))
+    out = {"pred": np.concatenate(preds).astype(np.int32)}
+    if discriminator is not None:
+        out["disc"] = np.concatenate(scores).astype(np.float32)
     return out
+
+
+def _pgd2_candidate(cfg, done, discriminator, idx):
+    """PGD-2's outcome on examples idx, as its row scores it: from this predict call, else
+    from the run's saved predictions.npz (an evaluation being extended), else None."""
+    src = done
+    path = runs.results_dir(cfg) / "predictions.npz"
+    if "pred_pgd2" not in done and path.exists():
+        src = load_predictions(path)
+        if not np.array_equal(src["labels"], done["labels"]):
+            return None
+    keys = ("pred", "disc") if discriminator is not None else ("pred",)
+    if any(f"{k}_pgd2" not in src for k in keys) or "idx_pgd2" in src:
+        return None
+    return {k: src[f"{k}_pgd2"][idx] for k in keys}
+
+
+def _adaptive(classifier, discriminator, x, y, cfg, name, strategy, beta, pgd2, verbose):
+    """An adaptive attack as the best of its candidates per example (CANDIDATE_RULE)."""
+    grid = BETA_GRID if beta is None else (beta,)
+    found, labels = ([pgd2], ["pgd2"]) if pgd2 is not None else ([], [])
+    for label, spec in adaptive.candidate_specs(spec_for(cfg, name), discriminator is not None,
+                                                grid):
+        if verbose and label != name:
+            print(f"[{cfg.preset}]   candidate {label}")
+        attack = make_attack(classifier, spec, strategy, discriminator)
+        found.append(_outcomes(classifier, discriminator, x, y, cfg, attack, verbose))
+        labels.append(label)
+    disc = np.stack([f["disc"] for f in found]) if discriminator is not None else None
+    best = adaptive.choose(np.stack([f["pred"] != y for f in found]), disc)
+    keep = lambda k: np.stack([f[k] for f in found])[best, np.arange(len(y))]
+    return {**{k: keep(k) for k in found[0]}, "cand": best.astype(np.int8),
+            "candidates": np.array(labels)}
 
 
 def search_beta(classifier, discriminator, x, y, cfg, grid=BETA_GRID, strategy=None,
                 verbose=1):
-    """results.json's `adaptive`: pgd_adaptive's beta minimising GanDef-Comb's accuracy
-    on a seeded subset of at most BETA_SEARCH_EXAMPLES test examples (ties: lower plain
-    accuracy, then the smaller beta), with the accuracies of the whole grid."""
-    restarts = spec_for(cfg, "pgd_adaptive").restarts
-    if discriminator is None:
-        return {"beta": None, "restarts": restarts, "note": "no discriminator: no beta term"}
-    n = min(BETA_SEARCH_EXAMPLES, len(x))
-    idx = np.sort(np.random.default_rng(cfg.seed).choice(len(x), n, replace=False))
-    search = {}
-    for beta in grid:
-        p = predict(classifier, discriminator, x[idx], y[idx], cfg, ["pgd_adaptive"], 0,
-                    strategy, beta)
-        right = p["pred_pgd_adaptive"] == p["labels"]
-        comb = comb_correct(p["pred_pgd_adaptive"], p["labels"], p["disc_pgd_adaptive"],
-                            cfg.threshold, adversarial=True)
-        search[f"{beta:g}"] = {"comb_accuracy": float(comb.mean()), "accuracy": float(right.mean())}
-    best = min(grid, key=lambda b: (search[f"{b:g}"]["comb_accuracy"],
-                                    search[f"{b:g}"]["accuracy"], b))
-    if verbose:
-        print(f"[{cfg.preset}] pgd_adaptive beta search on {n} examples: "
-              + "  ".join(f"beta {k}: comb {100 * v['comb_accuracy']:.1f}%"
-                          for k, v in search.items()) + f"  -> beta {best:g}")
-    return {"beta": best, "restarts": restarts, "search": search, "search_examples": n,
-            "threshold": cfg.threshold}
+    """results.json's `adaptive`: how the adaptive attacks are built. Nothing is searched
+    any more (the name stays for evaluate()): every beta of the grid is a candidate per
+    example, which a choice of one beta could only weaken."""
+    spec = spec_for(cfg, "pgd_adaptive")
+    return {"beta": None, "betas": [float(b) for b in grid] if discriminator is not None else [],
+            "restarts": spec.restarts, "examples": len(subset(cfg, len(x))),
+            "rule": adaptive.CANDIDATE_RULE}
 
 
 def descriptions(cfg, predictions):
     """{attack: '80 steps, 5 restarts'} for the masking flags."""
     return {n: spec_for(cfg, n).describe() for n in names(predictions) if n != "original"}
+
+
+def _evaluated_on(predictions):
+    """results.json's `subset`: the attacks run on a subset of the test examples, how many."""
+    sub = {n: int(len(predictions[f"idx_{n}"])) for n in names(predictions)
+           if f"idx_{n}" in predictions}
+    return {"attacks": sub, "of": int(len(predictions["labels"])),
+            "drawn_by": "data_seed (the same examples for every method and seed)"} if sub else None
+
+
+def _chosen(predictions):
+    """{attack: {candidate: examples where it was kept}} of the adaptive attacks."""
+    out = {}
+    for n in names(predictions):
+        if f"cand_{n}" in predictions:
+            labels = [str(c) for c in predictions[f"candidates_{n}"]]
+            counts = np.bincount(predictions[f"cand_{n}"].astype(int), minlength=len(labels))
+            out[n] = dict(zip(labels, (int(c) for c in counts)))
+    return out
 
 
 def results_dict(cfg, predictions, train_seconds, eval_seconds, old=None, extra=None):
@@ -103,16 +173,22 @@ def results_dict(cfg, predictions, train_seconds, eval_seconds, old=None, extra=
     acc, comb = score(predictions, threshold)
     res = {"preset": cfg.preset, "dataset": cfg.dataset, "method": cfg.method,
            "seed": cfg.seed, "n_test": int(len(predictions["labels"])), "accuracy": acc,
+           "standard_error": standard_errors(predictions),
            "train_seconds": round(train_seconds, 1), "eval_seconds": round(eval_seconds, 1),
            "deviations": deviations(cfg), "config": cfg.to_dict(), **runs.provenance(),
            "robustness": robustness(predictions, descriptions(cfg, predictions), threshold)}
+    if sub := _evaluated_on(predictions):
+        res["subset"] = sub
+    if kept := _chosen(predictions):
+        res["candidates_kept"] = kept
     if cfg.tag:
         res["tag"] = cfg.tag
     if old:
         res.update({k: old[k] for k in PROVENANCE_KEYS + ("adaptive", "extensions") if k in old})
     res.update(extra or {})
     if comb is not None:
-        res["comb"] = {"threshold": cfg.threshold, "accuracy": comb}
+        res["comb"] = {"threshold": cfg.threshold, "accuracy": comb,
+                       "standard_error": standard_errors(predictions, cfg.threshold)}
     return res
 
 

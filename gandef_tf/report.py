@@ -27,11 +27,13 @@ from gandef_tf import GandefError, runs
 from gandef_tf.config import DATASETS, METHODS, PRESETS
 
 EXAMPLES = ("original", "fgsm", "bim", "pgd1", "pgd2")  # the paper's rows
-# Beyond the paper: rows for the adaptive attacks, after the paper's, with no paper value.
-ADAPTIVE_EXAMPLES = ("pgd_adaptive", "cw_merged")
-TABLE_ROWS = EXAMPLES + ADAPTIVE_EXAMPLES
+# Beyond the paper, after the paper's rows and with no paper value: the adaptive attacks,
+# AutoAttack's pair, and the worst case per example over every attack a run was evaluated with.
+BEYOND_EXAMPLES = ("pgd_adaptive", "cw_merged", "apgd_ce", "apgd_dlr", "worst_case")
+TABLE_ROWS = EXAMPLES + BEYOND_EXAMPLES
 EXAMPLE_NAMES = {"original": "Original", "fgsm": "FGSM", "bim": "BIM", "pgd1": "PGD-1",
-                 "pgd2": "PGD-2", "pgd_adaptive": "Adaptive PGD", "cw_merged": "C&W merged"}
+                 "pgd2": "PGD-2", "pgd_adaptive": "Adaptive PGD", "cw_merged": "C&W merged",
+                 "apgd_ce": "APGD-CE", "apgd_dlr": "APGD-DLR", "worst_case": "Worst case"}
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR10"}
 # Table 2's columns; "gandef_comb" is gandef's run scored with its discriminator.
 COLUMNS = ("vanilla", "pure_pgd", "mix_pgd", "logit_pairing", "gandef", "gandef_comb")
@@ -129,9 +131,13 @@ def read_history(preset, dataset, method, seed):
 
 
 def column_accuracy(res, column):
-    """{example: %} of one run for a Table 2 column; None when that run lacks it."""
-    acc = (res.get("comb") or {}).get("accuracy") if column == "gandef_comb" else res.get("accuracy")
-    return None if acc is None else {k: 100.0 * v for k, v in acc.items()}
+    """{example: %} of one run for a Table 2 column, its worst case over attacks included;
+    None when that run lacks it."""
+    comb = column == "gandef_comb"
+    acc = (res.get("comb") or {}).get("accuracy") if comb else res.get("accuracy")
+    worst = res.get("robustness", {}).get("comb_worst_case" if comb else "worst_case")
+    return None if acc is None else {k: 100.0 * v for k, v in {**acc, "worst_case": worst}.items()
+                                     if v is not None}
 
 
 def column_runs(loaded, dataset, column):

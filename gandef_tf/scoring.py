@@ -8,7 +8,10 @@ attacks, the gradient-masking check, the discriminator's ROC and the threshold c
     fpr, tpr, taus = scoring.roc(pred["disc_original"], pred["disc_pgd2"])
 
 No attack is run here: everything is recomputed from `predictions.npz` (labels,
-pred_<attack>, disc_<attack>), so renderers need neither TensorFlow nor a model.
+pred_<attack>, disc_<attack>, and idx_<attack> for an attack run on a subset of the test
+examples: the indices into labels of the examples its arrays hold), so renderers need
+neither TensorFlow nor a model. Two attacks are compared, and the worst case is taken,
+on the examples every attack involved was run on.
 """
 
 import numpy as np
@@ -17,7 +20,8 @@ from gandef_tf import GandefError
 
 # (stronger, weaker): the stronger has more steps, restarts or a margin loss, so a model
 # more accurate under it than under the weaker is suspect of gradient masking.
-CLASSIFIER_PAIRS = (("pgd2", "pgd1"), ("pgd1", "bim"), ("bim", "fgsm"))
+CLASSIFIER_PAIRS = (("pgd2", "pgd1"), ("pgd1", "bim"), ("bim", "fgsm"), ("apgd_ce", "pgd2"),
+                    ("apgd_dlr", "pgd2"))
 ADAPTIVE_PAIRS = (("pgd_adaptive", "pgd2"), ("cw_merged", "pgd2"))
 MASKING_SE = 2.0  # a flag needs a difference above this many paired standard errors
 MASKING_RULE = ("flagged when accuracy under the stronger attack exceeds that under the "
@@ -55,13 +59,44 @@ def _check_threshold(threshold):
         raise GandefError(f"threshold must be in [0, 1], got {threshold}")
 
 
+def examples(predictions, name):
+    """Indices into `labels` of the examples `name` was evaluated on (all, unless it ran
+    on a subset)."""
+    idx = predictions.get(f"idx_{name}")
+    return np.arange(len(predictions["labels"])) if idx is None else np.asarray(idx)
+
+
+def standard_error(right):
+    """Standard error of an accuracy over independent examples: sqrt(p (1 - p) / n)."""
+    right = np.asarray(right, float)
+    return float(np.sqrt(right.mean() * (1 - right.mean()) / len(right))) if len(right) else None
+
+
 def correct(predictions, name, threshold=None):
-    """Per-example correctness under `name`: the classifier's, or GanDef-Comb's rule."""
-    labels, pred = predictions["labels"], predictions[f"pred_{name}"]
+    """Per-example correctness under `name` (on its own examples): the classifier's, or
+    GanDef-Comb's rule."""
+    labels, pred = predictions["labels"][examples(predictions, name)], predictions[f"pred_{name}"]
     if threshold is None:
         return pred == labels
     return comb_correct(pred, labels, predictions[f"disc_{name}"], threshold,
                         adversarial=name != "original")
+
+
+def standard_errors(predictions, threshold=None):
+    """{name: standard error of its accuracy} (GanDef-Comb's with a threshold)."""
+    return {n: standard_error(correct(predictions, n, threshold)) for n in names(predictions)}
+
+
+def common(predictions, names_, threshold=None):
+    """(indices of the examples every name was evaluated on, [len(names_), n] correctness
+    on them, in that order)."""
+    idx = [examples(predictions, n) for n in names_]
+    shared = idx[0]
+    for i in idx[1:]:
+        shared = np.intersect1d(shared, i)
+    rows = [correct(predictions, n, threshold)[np.intersect1d(shared, i, return_indices=True)[2]]
+            for n, i in zip(names_, idx)]
+    return shared, np.array(rows, bool).reshape(len(names_), len(shared))
 
 
 def score(predictions, threshold=None):
@@ -76,35 +111,40 @@ def score(predictions, threshold=None):
 
 # --- worst case and the gradient-masking check ----------------------------------------
 
-def worst_case(predictions, threshold=None):
+def worst_case(predictions, threshold=None, with_examples=False):
     """Fraction of examples right under EVERY attack (GanDef-Comb's rule with a
-    threshold); None without attacks."""
+    threshold), over the examples every attack ran on; None without attacks (or shared
+    examples). with_examples: (fraction, number of those examples, standard error)."""
     names_ = attacks(predictions)
-    if not names_:
-        return None
-    return float(np.mean(np.all([correct(predictions, n, threshold) for n in names_], axis=0)))
+    shared, right = common(predictions, names_, threshold) if names_ else ((), None)
+    value = float(np.mean(np.all(right, axis=0))) if len(shared) else None
+    if not with_examples:
+        return value
+    return value, len(shared), standard_error(np.all(right, axis=0)) if len(shared) else None
 
 
 def masking_flags(predictions, descriptions=None, threshold=None):
-    """Readable flags, e.g. 'pgd2 (80 steps) 85.2% > pgd1 (40 steps) 84.0% (...)'.
+    """Readable flags, e.g. 'pgd2 (80 steps) 85.2% > pgd1 (40 steps) 84.0% (...)', each
+    pair compared on the examples both ran on.
 
-    The classifier's accuracy is checked on CLASSIFIER_PAIRS, and on ADAPTIVE_PAIRS when
-    the run has no discriminator (then the adaptive attacks are pure classifier attacks).
-    With a discriminator, ADAPTIVE_PAIRS are checked on GanDef-Comb's accuracy instead: the
-    adaptive attacks target the whole system, so against the classifier alone they may
-    trade misclassification for evasion, and the paper's attacks, which ignore D, may
-    legitimately be easier to detect when they are stronger."""
+    The classifier's accuracy is checked on CLASSIFIER_PAIRS and ADAPTIVE_PAIRS; with a
+    discriminator and a threshold, ADAPTIVE_PAIRS also on GanDef-Comb's accuracy (the
+    adaptive attacks keep PGD-2's examples as a candidate, so neither may exceed PGD-2's).
+    The paper's attacks and APGD ignore D, so they are not compared on Comb's accuracy:
+    a stronger one may legitimately be easier to detect."""
     descriptions = descriptions or {}
     has_d = "disc_original" in predictions
-    checks = [(p, None) for p in CLASSIFIER_PAIRS + (() if has_d else ADAPTIVE_PAIRS)]
+    checks = [(p, None) for p in CLASSIFIER_PAIRS + ADAPTIVE_PAIRS]
     if has_d and threshold is not None:
         checks += [(p, threshold) for p in ADAPTIVE_PAIRS]
     out = []
     for (strong, weak), tau in checks:
         if f"pred_{strong}" not in predictions or f"pred_{weak}" not in predictions:
             continue
-        a = correct(predictions, strong, tau).astype(float)
-        b = correct(predictions, weak, tau).astype(float)
+        shared, (a, b) = common(predictions, (strong, weak), tau)
+        if not len(shared):
+            continue
+        a, b = a.astype(float), b.astype(float)
         diff = float(np.mean(a - b))
         se = float(np.std(a - b) / np.sqrt(len(a)))
         if diff > 0 and diff > MASKING_SE * se:
@@ -112,17 +152,23 @@ def masking_flags(predictions, descriptions=None, threshold=None):
             out.append(f"{'GanDef-Comb: ' if tau is not None else ''}"
                        f"{strong}{desc(strong)} {100 * a.mean():.1f}% > {weak}{desc(weak)} "
                        f"{100 * b.mean():.1f}% (+{100 * diff:.1f} pp; {MASKING_SE:g} paired SE "
-                       f"= {100 * MASKING_SE * se:.1f} pp)")
+                       f"= {100 * MASKING_SE * se:.1f} pp"
+                       + (f"; on the {len(shared)} examples both ran on)"
+                          if len(shared) < len(predictions["labels"]) else ")"))
     return out
 
 
 def robustness(predictions, descriptions=None, threshold=None):
-    """results.json's `robustness`: worst cases and masking flags."""
-    out = {"attacks": attacks(predictions), "worst_case": worst_case(predictions),
+    """results.json's `robustness`: worst cases (with the number of examples they are
+    taken over, every attack's, and their standard errors) and masking flags."""
+    worst, n, se = worst_case(predictions, with_examples=True)
+    out = {"attacks": attacks(predictions), "worst_case": worst, "worst_case_examples": n,
+           "worst_case_se": se,
            "masking_flags": masking_flags(predictions, descriptions, threshold),
            "masking_rule": MASKING_RULE}
     if threshold is not None and "disc_original" in predictions:
-        out["comb_worst_case"] = worst_case(predictions, threshold)
+        out["comb_worst_case"], _, out["comb_worst_case_se"] = worst_case(
+            predictions, threshold, with_examples=True)
     return out
 
 

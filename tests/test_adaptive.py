@@ -1,6 +1,7 @@
 """Adaptive attacks (beyond the paper): registry and specs, the threat model, the merged
-C&W logits and the losses on hand-made numbers, the restart choice, the equivalence with
-PGD-2 without a discriminator, and the discriminator term at work on a GanDef toy."""
+C&W logits and the losses on hand-made numbers, the restart and candidate choices, the
+equivalence with PGD-2 without a discriminator, the discriminator term at work on a
+GanDef toy, and the evaluated attacks never weaker than PGD-2 on it."""
 
 import dataclasses
 
@@ -11,9 +12,12 @@ import tensorflow as tf
 
 from conftest import synthetic_mnist
 from gandef_tf import GandefError
-from gandef_tf.adaptive import margin, merged_logits, objective, select_restarts
+from gandef_tf import evaluate as ev
+from gandef_tf.adaptive import (BETA_GRID, candidate_specs, choose, margin, merged_logits,
+                                objective, select_restarts)
 from gandef_tf.attacks import REGISTRY, RESTARTS, AttackSpec, get_spec, make_attack
 from gandef_tf.config import get_config
+from gandef_tf.scoring import comb_correct
 from gandef_tf.methods import build_trainer
 from gandef_tf.models import build_classifier, build_discriminator
 from gandef_tf.training import make_datasets
@@ -135,6 +139,37 @@ def test_restart_selection_by_hand():
     np.testing.assert_array_equal(select_restarts(wrong[:, :1], np.array([[1.0], [3.0], [2.0]])), [1])
 
 
+def test_candidate_choice_by_hand():
+    # 4 candidates x 5 examples; candidate 0 plays PGD-2's own examples
+    wrong = np.array([[1, 0, 1, 0, 0], [1, 1, 0, 0, 0], [0, 1, 1, 0, 0], [1, 0, 0, 0, 0]], bool)
+    disc = np.array([[0.6, 0.1, 0.2, 0.5, 0.3], [0.2, 0.9, 0.0, 0.4, 0.3],
+                     [0.1, 0.7, 0.9, 0.6, 0.3], [0.2, 0.0, 0.0, 0.0, 0.3]])
+    # misclassified first, the lowest D among them (ties: the earlier); else the lowest D
+    np.testing.assert_array_equal(choose(wrong, disc), [1, 2, 0, 3, 0])
+    np.testing.assert_array_equal(choose(wrong), [0, 1, 0, 0, 0])  # no D: first misclassified
+    # the kept candidate succeeds, on the classifier and on Comb at every threshold,
+    # wherever any candidate does
+    kept = choose(wrong, disc)
+    for tau in (0.05, 0.25, 0.5, 0.65, 1.0):
+        any_ok = np.any(wrong & (disc < tau), axis=0)
+        np.testing.assert_array_equal(wrong[kept, range(5)] & (disc[kept, range(5)] < tau), any_ok)
+    with pytest.raises(GandefError, match="probabilities"):
+        choose(wrong, disc + 1.0)
+
+
+def test_candidate_specs():
+    spec = get_spec("mnist", "pgd_adaptive")
+    cands = candidate_specs(spec, with_disc=True)
+    assert [n for n, _ in cands] == ["beta 0", "beta 0.3", "beta 1", "beta 3", "beta 10"]
+    assert [s.beta for _, s in cands] == list(BETA_GRID) and BETA_GRID[0] == 0.0
+    assert all(s.restarts == spec.restarts for _, s in cands)
+    assert candidate_specs(spec, with_disc=False) == [("pgd_adaptive", spec)]
+    cw = get_spec("mnist", "cw_merged")
+    assert candidate_specs(cw, with_disc=True) == [("cw_merged", cw)]
+    with pytest.raises(GandefError, match="not an adaptive"):
+        candidate_specs(get_spec("mnist", "pgd2"), True)
+
+
 # ---------------------------------------------------------------- behaviour
 
 def test_without_discriminator_one_restart_is_pgd2(nets, images):
@@ -186,3 +221,45 @@ def test_cw_merged_on_gandef_stays_in_threat_model(gandef_toy):
     spec = get_spec("mnist", "cw_merged", iter_cap=3)
     x_adv = make_attack(clf, spec, discriminator=disc)(x, y)
     assert np.abs(x_adv - x).max() <= spec.eps + 1e-6 and 0 <= x_adv.min() <= x_adv.max() <= 1
+
+
+@pytest.mark.parametrize("with_disc", [True, False])
+def test_evaluated_adaptive_attacks_are_never_weaker_than_pgd2(gandef_toy, with_disc):
+    """Per example and at every threshold: wherever PGD-2 succeeds (misclassified; for
+    GanDef-Comb also unflagged), both adaptive attacks do, PGD-2's examples (same random
+    start: its own) being one of their candidates."""
+    clf, disc, (x, y) = gandef_toy
+    disc = disc if with_disc else None
+    cfg = get_config("smoke", "mnist", "gandef", attack_iter_cap=10)
+    p = ev.predict(clf, disc, x, y, cfg, ["original", "pgd2", "pgd_adaptive", "cw_merged"], 0)
+    wrong = lambda a: p[f"pred_{a}"] != y
+    assert wrong("pgd2").mean() > wrong("original").mean()  # PGD-2 does succeed somewhere
+    names = ["pgd2"] + (["beta 0", "beta 0.3", "beta 1", "beta 3", "beta 10"] if with_disc
+                        else ["pgd_adaptive"])
+    assert p["candidates_pgd_adaptive"].tolist() == names
+    for a in ("pgd_adaptive", "cw_merged"):
+        assert np.all(wrong(a)[wrong("pgd2")])
+        assert wrong(a).mean() >= wrong("pgd2").mean()
+        assert "idx_" + a not in p  # 32 examples < strong_eval_n: all of them
+        if with_disc:
+            for tau in np.linspace(0, 1, 21):
+                ok = lambda n: comb_correct(p[f"pred_{n}"], y, p[f"disc_{n}"], tau, True)
+                assert np.all(~ok(a)[~ok("pgd2")]) and ok(a).mean() <= ok("pgd2").mean()
+
+
+def test_pgd2_candidate_alone_keeps_an_adaptive_attack_as_strong(gandef_toy, monkeypatch):
+    """With candidates that do nothing (the original images), what is left of an adaptive
+    attack is PGD-2's own examples: per example exactly PGD-2's outcome where it
+    succeeds. Without the PGD-2 candidate this would be the clean accuracy."""
+    clf, disc, (x, y) = gandef_toy
+    cfg = get_config("smoke", "mnist", "gandef", attack_iter_cap=10)
+    real = ev.make_attack
+    monkeypatch.setattr(ev, "make_attack", lambda m, spec, *a: (lambda xb, yb: xb)
+                        if spec.kind in ("pgd_adaptive", "cw_merged") else real(m, spec, *a))
+    p = ev.predict(clf, disc, x, y, cfg, ["original", "pgd2", "pgd_adaptive"], 0)
+    wrong = lambda a: p[f"pred_{a}"] != y
+    assert wrong("pgd2").sum() > wrong("original").sum()
+    np.testing.assert_array_equal(wrong("pgd_adaptive"), wrong("pgd2") | wrong("original"))
+    from_pgd2 = p["cand_pgd_adaptive"] == 0
+    assert np.all(from_pgd2[wrong("pgd2") & ~wrong("original")])
+    np.testing.assert_array_equal(p["pred_pgd_adaptive"][from_pgd2], p["pred_pgd2"][from_pgd2])

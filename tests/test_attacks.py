@@ -19,8 +19,10 @@ from gandef_tf.methods import build_trainer
 from gandef_tf.models import build_classifier
 
 PAPER_NAMES = ("fgsm", "bim", "pgd1", "pgd2")
-# every registry entry (the paper's four plus the cheaper training attacks)
-MNIST_NAMES = tuple(REGISTRY["mnist"])
+# every registry entry (the paper's four plus the cheaper training attacks), but APGD:
+# it leaves examples the model already gets wrong as they are, i.e. most of them on this
+# untrained network (tests/test_autoattack.py attacks a trained one)
+MNIST_NAMES = tuple(n for n in REGISTRY["mnist"] if not n.startswith("apgd_"))
 
 
 @pytest.fixture(scope="module")

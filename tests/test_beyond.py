@@ -46,7 +46,10 @@ def test_table2_adaptive_rows_worst_case_and_flags():
     assert cell(rows, "MNIST", "PGD-2", "Pure PGD")["paper"] == "94.14"  # paper rows as before
     md = paths["md"].read_text()
     assert "| MNIST | Adaptive PGD | missing | 80.00 ± 0.00 |" in md  # two seeds, no paper cell
-    assert "| MNIST worst case | missing | 65.00 ± 7.07 |" in md
+    assert "| MNIST | Worst case | missing | 65.00 ± 7.07 |" in md  # a row of the table
+    # these runs record no candidates kept: made before the adaptive attacks kept PGD-2's
+    assert ("no PGD-2 candidate), so their adaptive rows may read above PGD-2: mnist/gandef/seed0, "
+            "mnist/pure_pgd/seed0, mnist/pure_pgd/seed1.") in md
     assert "50.00 (n=1) | 65.00 (n=1) |" in md  # GanDef's worst cases: one of the two seeds
     assert "| MNIST | C&W merged | missing | 80.00 ± 0.00 | missing | missing | 80.00 (n=1) | 90.00 (n=1) |" in md
     assert "- MNIST pure_pgd/seed0: pgd2 (80 steps) 71.0% > pgd1 (40 steps) 60.0%" in md
@@ -55,6 +58,34 @@ def test_table2_adaptive_rows_worst_case_and_flags():
     assert out["masking_flags"] == [{"dataset": "mnist", "run": "pure_pgd/seed0",
                                      "flag": "pgd2 (80 steps) 71.0% > pgd1 (40 steps) 60.0%"}]
     assert "Adaptive PGD" in paths["tex"].read_text()
+
+
+def test_table2_rows_on_a_subset_show_images_and_standard_error():
+    from experiments import table2
+
+    for seed, (acc, se) in enumerate([(0.80, 0.0126), (0.70, 0.0145)]):
+        with_robustness("paper", "pure_pgd", seed, 0.6, acc=acc)
+        path = report.run_path("paper", "mnist", "pure_pgd", seed)
+        res = runs.read_json(path)
+        res["accuracy"].update(apgd_ce=acc, apgd_dlr=acc - 0.1)
+        res["standard_error"] = {"apgd_ce": se, "apgd_dlr": se, "pgd2": 0.004}
+        res["subset"] = {"attacks": {"apgd_ce": 1000, "apgd_dlr": 1000}, "of": 10000}
+        res["robustness"].update(worst_case_examples=1000, worst_case_se=0.0155)
+        res["candidates_kept"] = {"pgd_adaptive": {"pgd2": 600, "pgd_adaptive": 400}}
+        runs.write_json(path, res)
+    paths = table2.render("paper", "mnist", "0,1")
+    md = paths["md"].read_text()
+    # mean over the seeds, their sample std, then the subset and the mean standard error
+    assert "| MNIST | APGD-CE | missing | 75.00 ± 7.07 [1000 images, SE 1.35] |" in md
+    assert "| MNIST | APGD-DLR | missing | 65.00 ± 7.07 [1000 images, SE 1.35] |" in md
+    assert "| MNIST | Worst case | missing | 60.00 ± 0.00 [1000 images, SE 1.55] |" in md
+    # PGD-2 ran on every test image: no note, the paper's cell as before
+    assert "| MNIST | PGD-2 | missing (paper 0.93) | 75.00 ± 7.07 (paper 94.14, -19.14) |" in md
+    assert cell(read_csv(paths["csv"]), "MNIST", "APGD-DLR", "Pure PGD")["accuracy"] == "65.00"
+    assert "may read above PGD-2" not in md
+    (c,) = [c for c in json.loads(paths["json"].read_text())["cells"]
+            if (c["example"], c["column"]) == ("apgd_ce", "pure_pgd")]
+    assert c["subset"] == [1000] and c["se"] == pytest.approx(1.355)
 
 
 def gandef_predictions(seed, n=400):

@@ -56,12 +56,24 @@ def run_main(capsys):
 @pytest.mark.parametrize("args,word", [
     (["--eps=1.5"], "eps"), (["--eps=0"], "eps"), (["--eps_iter=2"], "eps_iter"),
     (["--threshold=1.5"], "threshold"), (["--threshold=-0.5"], "threshold"),
-    (["--threads=-1"], "threads")])
+    (["--threads=-1"], "threads"), (["--strong_eval_n=0"], "strong_eval_n"),
+    (["--eval_attacks=pgd2,apgd_t"], "unknown attack")])
 def test_out_of_range_values_are_one_error_line(module, args, word, run_main, isolated_dirs):
     code, err = run_main(module, args)
     assert code == 2
     assert len(err) == 1 and err[0].startswith("error: ") and word in err[0]
     assert not isolated_dirs[0].exists() and not isolated_dirs[1].exists()  # failed before training
+
+
+def test_apgd_without_art_is_one_error_line_before_training(run_main, isolated_dirs,
+                                                            monkeypatch):
+    from gandef_tf import autoattack
+
+    monkeypatch.setattr(autoattack, "missing_reason", lambda: "IBM ART is not installed")
+    code, err = run_main(evaluate_cli, ["--preset=smoke", "--eval_attacks=pgd2,apgd_ce"])
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("error: apgd_ce needs IBM ART: IBM ART is not installed; install")
+    assert not isolated_dirs[0].exists() and not isolated_dirs[1].exists()
 
 
 def test_unexpected_positional_argument(run_main, isolated_dirs):

@@ -139,8 +139,10 @@ def test_smoke_evaluation_writes_results(smoke_gandef, isolated_dirs):
 
     with np.load(resdir / "predictions.npz") as z:
         pred = {k: z[k] for k in z.files}
-    assert set(pred) == {"labels"} | {f"pred_{n}" for n in NAMES} | {f"disc_{n}" for n in NAMES}
-    assert all(len(v) == cfg.n_test for v in pred.values())
+    adaptive = ("pgd_adaptive", "cw_merged")  # and the candidates kept (test_adaptive.py)
+    assert set(pred) == ({"labels"} | {f"pred_{n}" for n in NAMES} | {f"disc_{n}" for n in NAMES}
+                         | {f"{k}_{a}" for k in ("cand", "candidates") for a in adaptive})
+    assert all(len(v) == cfg.n_test for k, v in pred.items() if not k.startswith("candidates_"))
     assert all(((pred[f"disc_{n}"] >= 0) & (pred[f"disc_{n}"] <= 1)).all() for n in NAMES)
     # the stored accuracies are the predictions' accuracies
     acc, comb = score(pred, 0.5)
@@ -234,10 +236,19 @@ def test_smoke_results_have_adaptive_attacks_and_robustness(smoke_gandef):
     for key in ("pgd_adaptive", "cw_merged"):
         assert key in res["accuracy"] and key in res["comb"]["accuracy"]
     adaptive = res["adaptive"]
-    assert adaptive["beta"] in ev.BETA_GRID and adaptive["restarts"] == 2  # smoke cap
-    assert set(adaptive["search"]) == {f"{b:g}" for b in ev.BETA_GRID}
-    best = adaptive["search"][f"{adaptive['beta']:g}"]["comb_accuracy"]
-    assert best == min(v["comb_accuracy"] for v in adaptive["search"].values())
+    assert adaptive["beta"] is None and adaptive["restarts"] == 2  # smoke cap
+    assert adaptive["betas"] == list(ev.BETA_GRID) and adaptive["examples"] == 64
+    kept = res["candidates_kept"]
+    assert list(kept["pgd_adaptive"]) == ["pgd2"] + [f"beta {b:g}" for b in ev.BETA_GRID]
+    assert list(kept["cw_merged"]) == ["pgd2", "cw_merged"]
+    assert all(sum(k.values()) == 64 for k in kept.values())
+    for a in ("pgd_adaptive", "cw_merged"):  # never above PGD-2 (test_adaptive.py: why)
+        assert res["accuracy"][a] <= res["accuracy"]["pgd2"]
+        assert res["comb"]["accuracy"][a] <= res["comb"]["accuracy"]["pgd2"]
+    assert res["standard_error"]["pgd2"] == pytest.approx(
+        np.sqrt(res["accuracy"]["pgd2"] * (1 - res["accuracy"]["pgd2"]) / 64))
+    assert set(res["comb"]["standard_error"]) == set(NAMES)
+    assert "subset" not in res  # 64 test examples < strong_eval_n: every attack on all
     rob = res["robustness"]
     assert set(rob["attacks"]) == set(EVAL_ATTACKS)
     assert rob["worst_case"] <= min(res["accuracy"][a] for a in EVAL_ATTACKS)
@@ -271,8 +282,7 @@ def test_extending_a_finished_run_keeps_its_numbers(smoke_gandef, monkeypatch):
     monkeypatch.setattr(ev, "predict", spy)
     monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: pytest.fail("trained again"))
     new = ev.evaluate(cfg, verbose=0)
-    assert asked[-1] == ["pgd_adaptive", "cw_merged"]  # (earlier calls: the beta search)
-    assert all(a == ["pgd_adaptive"] for a in asked[:-1]) and len(asked) == 1 + len(ev.BETA_GRID)
+    assert asked == [["pgd_adaptive", "cw_merged"]]  # no beta search: one call
     for key in ("original",) + paper:
         assert new["accuracy"][key] == old["accuracy"][key]
         assert new["comb"]["accuracy"][key] == old["comb"]["accuracy"][key]
@@ -283,6 +293,11 @@ def test_extending_a_finished_run_keeps_its_numbers(smoke_gandef, monkeypatch):
     for k, v in old_pred.items():
         np.testing.assert_array_equal(merged[k], v)
     assert {"pred_cw_merged", "disc_pgd_adaptive"} <= set(merged)
+    # PGD-2's saved examples were a candidate of both: never less effective than PGD-2
+    for a in ("pgd_adaptive", "cw_merged"):
+        assert merged[f"candidates_{a}"][0] == "pgd2"
+        assert np.all(merged[f"pred_{a}"][merged["pred_pgd2"] != merged["labels"]]
+                      != merged["labels"][merged["pred_pgd2"] != merged["labels"]])
     # and now it is complete: reused as it is
     stored = json.loads((resdir / "results.json").read_text())
     monkeypatch.setattr(ev, "predict", lambda *a, **k: pytest.fail("attacked again"))
@@ -297,3 +312,4 @@ def test_evaluate_cli_summary_prints_worst_case_and_flags(smoke_gandef):
     text = "\n".join(summary(cfg, res))
     assert "cw_merged" in text and "worst case over all attacks" in text
     assert "possible gradient masking: pgd2 (2 steps) 50.0% > x" in text
+

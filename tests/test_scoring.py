@@ -47,22 +47,77 @@ def test_masking_flags_a_stronger_attack_that_does_worse_beyond_noise():
     assert scoring.masking_flags(_pair(100, 82, 80), desc) == []
 
 
-def test_masking_pairs_depend_on_the_discriminator():
+def test_adaptive_pairs_on_the_classifier_and_on_comb():
     n = 100
     labels = np.zeros(n, np.int32)
     mk = lambda r: np.where(np.arange(n) < r, 0, 1).astype(np.int32)
     p = {"labels": labels, "pred_original": mk(100), "pred_pgd2": mk(50), "pred_cw_merged": mk(70)}
-    # no discriminator: cw_merged is a classifier attack, stronger than PGD-2: flagged
+    # the adaptive attacks keep PGD-2's examples as a candidate: never less effective
     (flag,) = scoring.masking_flags(p)
     assert flag.startswith("cw_merged 70.0% > pgd2 50.0%")
-    # with one: compared on GanDef-Comb only (D flags nothing here, so the same numbers)
+    # with a discriminator: on the classifier's accuracy, and with a threshold on Comb's
     p.update({f"disc_{k}": np.zeros(n, np.float32) for k in ("original", "pgd2", "cw_merged")})
-    assert scoring.masking_flags(p) == []  # no threshold: no Comb check
-    (flag,) = scoring.masking_flags(p, threshold=0.5)
-    assert flag.startswith("GanDef-Comb: cw_merged 70.0% > pgd2 50.0%")
+    assert scoring.masking_flags(p) == [flag]
+    flags = scoring.masking_flags(p, threshold=0.5)
+    assert flags == [flag, "GanDef-Comb: " + flag]
+    # D flags cw_merged's 30 misclassified examples: Comb 100% under it, 50% under PGD-2
+    p["disc_cw_merged"] = np.where(np.arange(n) < 70, 0.0, 0.9).astype(np.float32)
+    (comb_flag,) = scoring.masking_flags(p, threshold=0.5)[1:]
+    assert comb_flag.startswith("GanDef-Comb: cw_merged 100.0% > pgd2 50.0%")
     rob = scoring.robustness(p, threshold=0.5)
     assert rob["worst_case"] == 0.5 and rob["comb_worst_case"] == 0.5
-    assert rob["masking_flags"] == [flag] and "paired standard errors" in rob["masking_rule"]
+    assert rob["worst_case_examples"] == n and rob["worst_case_se"] == pytest.approx(0.05)
+    assert rob["masking_flags"] == [flag, comb_flag] and "paired standard errors" in rob["masking_rule"]
+
+
+def test_apgd_is_checked_against_pgd2_on_the_classifier():
+    n = 100
+    labels = np.zeros(n, np.int32)
+    mk = lambda r: np.where(np.arange(n) < r, 0, 1).astype(np.int32)
+    p = {"labels": labels, "pred_pgd2": mk(50), "pred_apgd_ce": mk(80), "pred_apgd_dlr": mk(40),
+         "disc_pgd2": np.zeros(n, np.float32), "disc_apgd_ce": np.ones(n, np.float32),
+         "disc_apgd_dlr": np.ones(n, np.float32), "disc_original": np.zeros(n, np.float32)}
+    (flag,) = scoring.masking_flags(p, {"apgd_ce": "100 steps"}, threshold=0.5)
+    assert flag.startswith("apgd_ce (100 steps) 80.0% > pgd2 50.0%")  # not on Comb's
+
+
+def subset_predictions():
+    """8 examples; the paper's attack on all of them, two costly ones on subsets."""
+    labels = np.arange(8, dtype=np.int32) % 3
+    wrong = (labels + 1) % 3
+    right = lambda r: np.where(np.array(r, bool), labels, wrong).astype(np.int32)
+    return {"labels": labels, "pred_original": labels.copy(),
+            "pred_pgd2": right([1, 1, 1, 1, 0, 0, 1, 1]),
+            # on examples 0, 2, 4, 6: right, wrong, right, right
+            "pred_apgd_ce": right([1, 1, 0, 1, 1, 1, 1, 1])[[0, 2, 4, 6]],
+            "idx_apgd_ce": np.array([0, 2, 4, 6], np.int32),
+            # on examples 2, 4, 6, 7 (all right)
+            "pred_cw_merged": labels[[2, 4, 6, 7]], "idx_cw_merged": np.array([2, 4, 6, 7], np.int32)}
+
+
+def test_attacks_on_a_subset_are_scored_on_their_own_examples():
+    p = subset_predictions()
+    acc, _ = scoring.score(p)
+    assert acc == {"original": 1.0, "pgd2": 0.75, "apgd_ce": 0.75, "cw_merged": 1.0}
+    assert scoring.correct(p, "apgd_ce").tolist() == [True, False, True, True]
+    se = scoring.standard_errors(p)
+    assert se["apgd_ce"] == pytest.approx(np.sqrt(0.75 * 0.25 / 4))
+    assert se["pgd2"] == pytest.approx(np.sqrt(0.75 * 0.25 / 8))
+    # worst case on the examples every attack ran on, 2, 4, 6: 2 falls to apgd_ce, 4 to
+    # pgd2, 6 is right under all
+    assert scoring.worst_case(p, with_examples=True) == (pytest.approx(1 / 3), 3,
+                                                         pytest.approx(np.sqrt(2 / 27)))
+    shared, right = scoring.common(p, ("pgd2", "apgd_ce"))
+    assert shared.tolist() == [0, 2, 4, 6]
+    assert right.tolist() == [[True, True, False, True], [True, False, True, True]]
+    # compared on their 4 shared examples (75% both): no flag; with PGD-2 always
+    # succeeding, APGD's 75% is flagged, and the flag names the examples compared on
+    assert scoring.masking_flags(p) == []
+    p["pred_pgd2"] = (p["labels"] + 1) % 3
+    flag, cw_flag = scoring.masking_flags(p)
+    assert flag.startswith("apgd_ce 75.0% > pgd2 0.0%") and "on the 4 examples both ran on" in flag
+    assert cw_flag.startswith("cw_merged 100.0% > pgd2 0.0%")
+    assert scoring.robustness(p)["worst_case_examples"] == 3
 
 
 def test_roc_auc_and_threshold_at_five_percent():
