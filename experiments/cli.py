@@ -32,6 +32,9 @@ def define_run_flags():
     flags.DEFINE_list("eval_attacks", None, "Attacks to evaluate (default: the preset's), "
                       "e.g. fgsm,bim,pgd1,pgd2,pgd_adaptive,cw_merged.")
     flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bars, 2 lines.")
+    flags.DEFINE_bool("train", False, "Start what would otherwise be refused: retraining a run "
+                      "over its saved results, or work estimated above 30 minutes on this "
+                      "device (make: TRAIN=1).")
     flags.DEFINE_integer("threads", 0, "TensorFlow's intra- and inter-op threads (0: its default, "
                          "every core). On a CPU, `make -j2 results RUN_FLAGS=--threads=1` runs "
                          "two runs at once, one core each (README, Performance).")
@@ -52,9 +55,12 @@ def set_threads(n):
             raise GandefError("threads must be set before TensorFlow starts") from None
 
 
-def config_from_flags():
+def config_from_flags(dataset=None, method=None, seed=None):
+    """The run flags' config; dataset, method and seed override their flags (the planner
+    builds one config per run from the same flags)."""
     set_threads(FLAGS.threads)
-    return get_config(FLAGS.preset, FLAGS.dataset, FLAGS.method, FLAGS.seed, eps=FLAGS.eps,
+    return get_config(FLAGS.preset, dataset or FLAGS.dataset, method or FLAGS.method,
+                      FLAGS.seed if seed is None else seed, eps=FLAGS.eps,
                       eps_iter=FLAGS.eps_iter, threshold=FLAGS.threshold,
                       disc_batch=FLAGS.disc_batch,
                       eval_attacks=tuple(FLAGS.eval_attacks) if FLAGS.eval_attacks else None,

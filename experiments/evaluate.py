@@ -1,9 +1,14 @@
 """Evaluate one run on original, FGSM, BIM, PGD-1 and PGD-2 test examples, and (beyond the
-paper) under the adaptive attacks pgd_adaptive and cw_merged (trains first if the run is
-missing; extends a finished evaluation with the attacks it lacks); writes
+paper) under the adaptive attacks pgd_adaptive and cw_merged; writes
 results/<preset>/<dataset>/<method>/seed<k>/results.json.
 
     python -m experiments.evaluate --dataset=mnist --method=gandef --preset=quick --seed=0
+
+Results first: a run whose results hold every attack asked for is reported as it is,
+without its model. A run that lacks attacks is extended with them (its model loaded, or
+trained when it has neither results nor a model). Retraining over saved results, or work
+estimated above 30 minutes on this device, is refused with one line that prices it;
+`--train` starts it.
 """
 
 from absl import app
@@ -44,7 +49,8 @@ def summary(cfg, res):
 
 def main(argv):
     cfg = cli.config_from_flags()
-    res = evaluate(cfg, verbose=cli.FLAGS.verbose, strategy=cli.FLAGS.strategy)
+    res = evaluate(cfg, verbose=cli.FLAGS.verbose, strategy=cli.FLAGS.strategy,
+                   allow_train=cli.FLAGS.train)
     print("\n".join(summary(cfg, res)))
 
 
