@@ -14,6 +14,7 @@ file carries the same as a footer line.
 
 import csv
 import datetime
+import hashlib
 import io
 import json
 import os
@@ -86,6 +87,52 @@ def check_selection(preset, datasets, seeds):
     if not seeds or min(seeds) < 0:
         raise GandefError(f"seeds must be non-negative integers, got {seeds!r}")
     return preset, list(dict.fromkeys(datasets)), sorted(set(seeds))
+
+
+def found(preset, datasets=DATASETS):
+    """{dataset: sorted seeds} of the runs in results/<preset>/ (a variant's folders, such
+    as gamma sweep points, aside); datasets without runs are absent."""
+    out = {}
+    for d in datasets:
+        seeds = {int(p.parent.name[4:]) for p in (results_root() / preset / d).glob("*/seed*/results.json")
+                 if p.parent.parent.name in METHODS and p.parent.name[4:].isdigit()}
+        if seeds:
+            out[d] = sorted(seeds)
+    return out
+
+
+def resolve_selection(preset, datasets="all", seeds="all"):
+    """check_selection, where 'all' means what results/<preset>/ holds: the datasets with
+    runs (every dataset when none has any), and the seeds found in them (0 when none)."""
+    if preset in PRESETS:
+        runs_found = found(preset)
+        if str(datasets).strip() == "all":
+            datasets = list(runs_found) or list(DATASETS)
+        if str(seeds).strip() == "all":
+            wanted = parse_list(datasets) if isinstance(datasets, str) else datasets
+            seeds = sorted({s for d in wanted for s in runs_found.get(d, [])}) or [0]
+    return check_selection(preset, datasets, seeds)
+
+
+def missing_lines(preset, datasets, seeds, methods, candidates=DATASETS):
+    """What a render could not show, one line each: each of `candidates` with no runs at
+    all for this preset, and the (method, seed) runs absent from the datasets shown."""
+    runs_found, lines = found(preset), []
+    for d in candidates:
+        if d not in runs_found:
+            lines.append(f"no {preset} results for {DATASET_NAMES[d]} in "
+                         f"{results_root() / preset / d}: "
+                         f"{'shown as missing' if d in datasets else 'not rendered'}; "
+                         f"`make results PRESET={preset} DATASETS={d}` makes them "
+                         "(it states their cost first)")
+    for d in datasets:
+        if d in runs_found:
+            gone = [f"{m}/seed{s}" for m in methods for s in seeds
+                    if not run_path(preset, d, m, s).exists()]
+            if gone:
+                lines.append(f"{DATASET_NAMES[d]}: no {preset} results for {', '.join(gone)} "
+                             "(shown as missing)")
+    return lines
 
 
 def results_root():
@@ -260,17 +307,35 @@ def footer(prov):
             f"{runs_part}; rendered {prov['rendered_date']} at commit {prov['rendered_commit']}")
 
 
+# What differs between two renders of the same inputs: when and at which commit. An
+# output equal to the file on disk apart from these is not rewritten, so re-rendering the
+# committed runs leaves the committed figures as they are.
+RENDERED_AT = re.compile(rb'("rendered_(?:commit|date)": )"[^"]*"|rendered \S+ at commit \S+')
+
+
+def _masked(data):
+    return RENDERED_AT.sub(rb"\1<rendered>", data if isinstance(data, bytes) else data.encode())
+
+
+def write_output(path, data):
+    """Write text or bytes atomically, unless the file holds the same apart from RENDERED_AT."""
+    path = Path(path)
+    if path.exists() and _masked(path.read_bytes()) == _masked(data):
+        return
+    runs.atomic_write(path, data)
+
+
 def write_csv(path, header, rows):
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     w.writerows(rows)
-    runs.atomic_write(path, buf.getvalue())
+    write_output(path, buf.getvalue())
 
 
 def write_json(path, obj):
     # allow_nan=False: a NaN would be invalid JSON; None (null) is what "none" means here.
-    runs.atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    write_output(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def pyplot():
@@ -282,15 +347,33 @@ def pyplot():
     return plt
 
 
+def _png_key(path):
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return im.text.get("gandef_content")
+    except Exception:  # no file, or not one of ours: render it
+        return None
+
+
 def save_figure(fig, path, prov):
-    """PNG with the provenance footer drawn on it and in its metadata, written atomically."""
+    """PNG with the provenance footer drawn on it and in its metadata, written atomically;
+    left as it is when its pixels without the footer and its provenance (RENDERED_AT
+    aside) are those of the file there, whose key says so."""
     plt = pyplot()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    key = hashlib.sha256(buf.getvalue() + _masked(json.dumps(prov, sort_keys=True))).hexdigest()
+    if _png_key(path) == key:
+        plt.close(fig)
+        return
     # Below the axes, wrapped to the figure's width; bbox_inches="tight" keeps it in frame.
     text = textwrap.fill(footer(prov), width=int(fig.get_figwidth() * 20))
     fig.text(0.01, 0.0, text, fontsize=6, color="0.35", ha="left", va="top")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight",
-                metadata={"Description": json.dumps(prov, sort_keys=True)})
+                metadata={"Description": json.dumps(prov, sort_keys=True), "gandef_content": key})
     plt.close(fig)
     runs.atomic_write(path, buf.getvalue())
 
