@@ -10,8 +10,8 @@ would retrain a run over its saved results, or is estimated above 30 minutes on 
 device, it prints one `error:` line instead (what, how long, how to proceed) and exits 2,
 unless --train. Run flags (--eval_attacks, --threshold, ...) are the evaluate command's.
 --list prints each run's work and estimated time and the total; --fresh prices every run
-as if nothing were saved (what retraining everything costs), --gpu at the assumed rate of
-one GPU instead of this device's (README, Expected times).
+as if nothing were saved (what retraining everything costs), --gpu at one GPU's rates
+(figures/gpu_proxy/) instead of this device's (README, Expected times).
 """
 
 from absl import app, flags
@@ -31,7 +31,7 @@ def define_flags():
     flags.DEFINE_string("methods", ",".join(METHODS), "Methods, comma separated.")
     flags.DEFINE_bool("list", False, "Print every run's work and estimated time, and the total.")
     flags.DEFINE_bool("fresh", False, "With --list: price every run as if nothing were saved.")
-    flags.DEFINE_bool("gpu", False, "With --list: at the assumed rate of one GPU.")
+    flags.DEFINE_bool("gpu", False, "With --list: at the rates of one GPU (figures/gpu_proxy/).")
 
 
 def selection(preset, datasets, seeds, methods):
@@ -80,9 +80,7 @@ def main(argv):
     if FLAGS.list:
         rate = estimate.device_rate()
         if FLAGS.gpu:
-            rate = estimate.Rate(estimate.ASSUMED_GPU_FLOPS, estimate.ASSUMED_GPU_FLOPS,
-                                 "one GPU", "FLOP-based at an ASSUMED "
-                                 f"{estimate.ASSUMED_GPU_FLOPS / 1e12:g} TFLOP/s")
+            rate = estimate.gpu_rate()
         print("\n".join(listing(sts, rate)))
         return
     todo = [st for st in sts if st.work != "none"]

@@ -1,7 +1,7 @@
 """What a run will cost before it starts: FLOPs from its config, seconds from a measured rate.
 
     from gandef_tf import estimate
-    rate = estimate.device_rate()                      # from figures/bench*.json, or assumed
+    rate = estimate.device_rate()                      # figures/bench*.json or gpu_proxy/
     s = estimate.train_seconds(cfg, rate) + estimate.eval_seconds(cfg, ["original", "pgd1"], rate)
     print(estimate.duration(s), rate.source)           # '3.2 h', where the rate came from
 
@@ -12,8 +12,9 @@ same count applied to the benchmark's measured training steps (Vanilla, Pure PGD
 PGD, Logit Pairing, GanDef fresh / reused batch) gives a FLOP rate of this device's
 training step, and to its measured Table 2 evaluation a rate for attacks; a run's time is
 its FLOPs over that rate. The benchmark measures LeNet: allCNN's times are the same
-rate applied to allCNN's FLOPs (labelled as FLOP-scaled). Where no benchmark was made on
-this device (no GPU has one yet) the rate is an assumption, and `source` says so.
+rate applied to allCNN's FLOPs (labelled as FLOP-scaled). No benchmark of this code ran
+on a GPU yet: there, the rates are those a PyTorch version of the same steps reached on
+an H100 (figures/gpu_proxy/), per network, and `source` says so.
 """
 
 import dataclasses
@@ -26,8 +27,7 @@ from gandef_tf.config import get_config
 from gandef_tf.data import EXPECTED_COUNTS
 
 REPO_FIGURES = Path(__file__).resolve().parents[1] / "figures"
-# No benchmark of this code on a GPU exists yet: a sustained FP32 rate for small conv
-# nets on one data-centre GPU, an assumption until `make bench` runs on one.
+# Without any record for a GPU: an assumed sustained rate, named as an assumption.
 ASSUMED_GPU_FLOPS = 6e12
 # A CPU without a benchmark of its own: the committed CPU benchmark's rate is used and
 # named; hosts of one machine kind differed 3x here (README, Performance).
@@ -40,6 +40,15 @@ class Rate:
     eval_flops: float  # FLOP/s of the evaluation attacks
     device: str
     source: str  # where the rates come from, for every message that quotes a time
+    # {dataset: (train, eval)} where rates were measured per network (the GPU proxy):
+    # on a GPU the small LeNet runs at a fraction of allCNN's rate.
+    by_dataset: tuple = ()
+
+    def train_rate(self, dataset):
+        return dict(self.by_dataset).get(dataset, (self.train_flops,))[0]
+
+    def eval_rate(self, dataset):
+        return dict(self.by_dataset).get(dataset, (0, self.eval_flops))[1]
 
 
 @functools.lru_cache(maxsize=None)
@@ -106,11 +115,11 @@ def eval_flops(cfg, attacks):
 
 
 def train_seconds(cfg, rate, from_epoch=0):
-    return train_flops(cfg, from_epoch) / rate.train_flops
+    return train_flops(cfg, from_epoch) / rate.train_rate(cfg.dataset)
 
 
 def eval_seconds(cfg, attacks, rate):
-    return eval_flops(cfg, attacks) / rate.eval_flops
+    return eval_flops(cfg, attacks) / rate.eval_rate(cfg.dataset)
 
 
 def rate_from_bench(bench):
@@ -146,9 +155,24 @@ def benchmarks():
     return out
 
 
+def gpu_rate(device="one GPU"):
+    """A GPU's Rate from figures/gpu_proxy/*.json (a PyTorch version of the same steps:
+    TensorFlow could not be installed on the GPU we had), else an assumed one."""
+    for path in sorted((REPO_FIGURES / "gpu_proxy").glob("*.json")):
+        rec = json.loads(path.read_text())
+        rates = tuple((d, (v["train_flops_per_s"], v["eval_flops_per_s"]))
+                      for d, v in sorted(rec["datasets"].items()))
+        return Rate(rates[0][1][0], rates[0][1][1], device,
+                    f"FLOP-based at the rates a PyTorch proxy of the same steps reached on "
+                    f"{rec['device']} ({_short(path)}); this code has not run on a GPU",
+                    by_dataset=rates)
+    return Rate(ASSUMED_GPU_FLOPS, ASSUMED_GPU_FLOPS, device, "FLOP-based at an ASSUMED "
+                f"{ASSUMED_GPU_FLOPS / 1e12:g} TFLOP/s: no record for a GPU")
+
+
 @functools.lru_cache(maxsize=1)
 def device_rate():
-    """This device's Rate: its own benchmark, else another CPU's, else an assumption."""
+    """This device's Rate: its own benchmark, else another CPU's, else the GPU proxy's."""
     from gandef_tf.runs import device
 
     here = device()
@@ -160,10 +184,9 @@ def device_rate():
         train, ev = rate_from_bench(rec)
         where = ("measured on this device" if mine
                  else f"measured on another CPU, {rec['device']}; hosts differ up to 3x")
-        return Rate(train, ev, here, f"{where} by {_short(path)} ({rec.get('date', '?')[:10]})")
-    flops = ASSUMED_GPU_FLOPS if here.startswith(tuple("123456789")) else 1e11
-    return Rate(flops, flops, here, f"FLOP-based at an ASSUMED {flops / 1e12:g} TFLOP/s: "
-                                    "no benchmark of this code on this device yet")
+        return Rate(train, ev, here, f"{where} by {_short(path)} ({rec.get('date', '?')[:10]}), "
+                                     "LeNet's rate FLOP-scaled to allCNN")
+    return gpu_rate(here)
 
 
 def _short(path):
