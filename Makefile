@@ -28,6 +28,7 @@ help:
 	@echo "  all          every output above once (PRESET DATASETS SEEDS TRAIN RUN_FLAGS)"
 	@echo "  results      train and evaluate the runs that lack results; priced first (PRESET DATASETS SEEDS METHODS RUN_FLAGS TRAIN)"
 	@echo "  plan         every run's work and estimated time on this device, trains nothing (PRESET DATASETS SEEDS METHODS RUN_FLAGS)"
+	@echo "  run.D.M.S    one run, e.g. run.mnist.gandef.0: experiments.evaluate, priced first (PRESET RUN_FLAGS TRAIN)"
 	@echo "  gamma_sweep  beyond the paper: GanDef for several gamma, hours on a CPU (PRESET DATASETS SEEDS GAMMAS TRAIN)"
 	@echo "  smoke        every target at the smoke preset on MNIST, trains in seconds (SEEDS)"
 	@echo "  bench        speed ratios into figures/bench.{json,md}, about 5 minutes (PYTHON)"
