@@ -12,7 +12,7 @@ Keras' glorot_uniform (the paper's "Default"), He = he_normal.
 from absl import app, flags
 
 from experiments import cli
-from gandef_tf import GandefError, report, runs
+from gandef_tf import GandefError, report
 
 FLAGS = flags.FLAGS
 TABLES = {"mnist": ("table3", "MNIST LeNet classifier structure"),
@@ -86,7 +86,7 @@ def render(dataset):
            "Init: Default = glorot_uniform (Keras' default), He = he_normal. Padding and "
            "strides are the Keras layer's own (the paper writes '-' for MaxPool).", "",
            f"_{report.footer(prov).replace('runs: none found; ', '')}; Keras {keras.__version__}_", ""]
-    runs.atomic_write(paths["md"], "\n".join(md))
+    report.write_output(paths["md"], "\n".join(md))
     report.write_json(paths["json"], {"provenance": prov, "dataset": dataset, "model": model_name,
                                       "total_parameters": total,
                                       "layers": [dict(zip(HEADER, r)) for r in rows]})

@@ -42,6 +42,9 @@ def define_run_flags():
     flags.DEFINE_integer("strong_eval_n", None, "Test images for the adaptive and APGD attacks, "
                          "a seeded subset (default 1000; all when the set is smaller).")
     flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bars, 2 lines.")
+    flags.DEFINE_bool("train", False, "Start what would otherwise be refused: retraining a run "
+                      "over its saved results, or work estimated above 30 minutes on this "
+                      "device (make: TRAIN=1).")
     flags.DEFINE_integer("threads", 0, "TensorFlow's intra- and inter-op threads (0: its default, "
                          "every core). On a CPU, `make -j2 results RUN_FLAGS=--threads=1` runs "
                          "two runs at once, one core each (README, Performance).")
@@ -66,9 +69,12 @@ PRECISION_FLAG = {None: None, "none": "float32", "float16": "mixed_float16",
                   "bfloat16": "mixed_bfloat16"}
 
 
-def config_from_flags():
+def config_from_flags(dataset=None, method=None, seed=None):
+    """The run flags' config; dataset, method and seed override their flags (the planner
+    builds one config per run from the same flags)."""
     set_threads(FLAGS.threads)
-    cfg = get_config(FLAGS.preset, FLAGS.dataset, FLAGS.method, FLAGS.seed, eps=FLAGS.eps,
+    cfg = get_config(FLAGS.preset, dataset or FLAGS.dataset, method or FLAGS.method,
+                     FLAGS.seed if seed is None else seed, eps=FLAGS.eps,
                      eps_iter=FLAGS.eps_iter, threshold=FLAGS.threshold,
                      disc_batch=FLAGS.disc_batch, gandef_loss=FLAGS.gandef_loss,
                      strong_eval_n=FLAGS.strong_eval_n,

@@ -1,6 +1,7 @@
 """Fig. 2 of the paper: test accuracy on original MNIST images after each training epoch.
 
-    python -m experiments.convergence --preset=quick --seeds=0
+    python -m experiments.convergence               # the committed quick runs, every seed
+    python -m experiments.convergence --preset=paper --seeds=0,1
 
 Reads history.csv of pure_pgd, mix_pgd, logit_pairing, gandef_v1 and gandef (V2) and
 writes figures/<preset>/fig2.{png,csv,json}. fig2.csv is long format (one row per
@@ -22,9 +23,11 @@ LABELS = {"pure_pgd": "Pure PGD", "mix_pgd": "Mix PGD", "logit_pairing": "Logit 
 
 
 def define_flags():
-    flags.DEFINE_string("preset", "paper", "Preset whose runs to read: paper, quick or smoke.")
+    flags.DEFINE_string("preset", "quick", "Preset whose runs to read: quick (the committed "
+                        "CPU-scale runs), paper or smoke.")
     flags.DEFINE_string("dataset", "mnist", "Dataset (the paper's Fig. 2 is MNIST).")
-    flags.DEFINE_string("seeds", "0", "Seeds, comma separated; the plot shows their mean.")
+    flags.DEFINE_string("seeds", "all", "Seeds, comma separated; the plot shows their mean; "
+                        "all: every seed found.")
 
 
 def curves(preset, dataset, seeds):
@@ -116,8 +119,11 @@ def plot(dataset, stats):
 
 
 def main(argv):
-    paths = render(FLAGS.preset, FLAGS.dataset, FLAGS.seeds)
+    preset, (dataset,), seeds = report.resolve_selection(FLAGS.preset, [FLAGS.dataset], FLAGS.seeds)
+    paths = render(preset, dataset, seeds)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+    for line in report.missing_lines(preset, [dataset], seeds, METHODS, [dataset]):
+        print(f"[{preset}] {line}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,17 @@
 """Evaluate one run on original, FGSM, BIM, PGD-1 and PGD-2 test examples, and (beyond the
 paper) under the adaptive attacks pgd_adaptive and cw_merged, and AutoAttack's apgd_ce and
-apgd_dlr when asked (IBM ART: pip install -e ".[eval]"); trains first if the run is
-missing; extends a finished evaluation with the attacks it lacks; writes
+apgd_dlr when asked (IBM ART: pip install -e ".[eval]"); writes
 results/<preset>/<dataset>/<method>/seed<k>/results.json.
 
     python -m experiments.evaluate --dataset=mnist --method=gandef --preset=quick --seed=0
     python -m experiments.evaluate --preset=quick --method=pure_pgd \
         --eval_attacks=fgsm,bim,pgd1,pgd2,pgd_adaptive,cw_merged,apgd_ce,apgd_dlr
+
+Results first: a run whose results hold every attack asked for is reported as it is,
+without its model. A run that lacks attacks is extended with them (its model loaded, or
+trained when it has neither results nor a model). Retraining over saved results, or work
+estimated above 30 minutes on this device, is refused with one line that prices it;
+`--train` starts it.
 """
 
 from absl import app
@@ -56,7 +61,8 @@ def summary(cfg, res):
 def main(argv):
     cfg = cli.config_from_flags()
     autoattack.require(cfg.eval_attacks)  # before hours of training, not after
-    res = evaluate(cfg, verbose=cli.FLAGS.verbose, strategy=cli.FLAGS.strategy)
+    res = evaluate(cfg, verbose=cli.FLAGS.verbose, strategy=cli.FLAGS.strategy,
+                   allow_train=cli.FLAGS.train)
     print("\n".join(summary(cfg, res)))
 
 

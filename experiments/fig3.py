@@ -11,7 +11,7 @@ and is listed in fig3.json, never drawn at a filled-in height.
 
 import numpy as np
 
-from experiments.table2 import run, selection
+from experiments.table2 import run
 from gandef_tf import report
 from gandef_tf.report import COLUMN_NAMES, COLUMNS, DATASET_NAMES, EXAMPLE_NAMES, TABLE_ROWS, fmt
 

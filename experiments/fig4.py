@@ -1,6 +1,7 @@
 """Fig. 4 of the paper: overall accuracy as the ratio rho of adversarial examples grows.
 
-    python -m experiments.fig4 --preset=quick --datasets=mnist,cifar10 --seeds=0
+    python -m experiments.fig4                  # the committed quick runs, every seed
+    python -m experiments.fig4 --preset=paper --datasets=mnist,cifar10 --seeds=0
 
 For each dataset with runs, one panel with FGSM and one with PGD-2 examples: the line
 (1 - rho) * acc_original + rho * acc_adversarial of each defense (mean accuracies over
@@ -22,7 +23,7 @@ fig4_best_tau.csv (dataset,attack,seed,rho,tau,accuracy).
 
 import numpy as np
 
-from experiments.table2 import run, selection
+from experiments.table2 import run
 from gandef_tf import report, scoring
 from gandef_tf.report import COLUMN_NAMES, DATASET_NAMES, EXAMPLE_NAMES
 
@@ -142,4 +143,4 @@ def render(preset, datasets, seeds):
 
 
 if __name__ == "__main__":
-    run(render)
+    run(render, BASELINES)

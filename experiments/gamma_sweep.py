@@ -4,6 +4,9 @@ and GanDef-Comb against gamma.
     python -m experiments.gamma_sweep --gammas=0,0.5,1,2,4 --preset=quick --dataset=mnist
     python -m experiments.gamma_sweep --render_only     # only redraw from saved runs
 
+A sweep estimated above 30 minutes on this device, or one that would retrain a point over
+its saved results, is refused with one line that prices it; --train starts it.
+
 Each gamma is a GanDef run (trained and evaluated under PGD-1 if missing, reused when
 finished) in its own folders <method>-gamma<g> (Config.tag; listed among its deviations),
 so it never collides with the normal gandef run; the preset's own gamma (paper 2, quick 0.5) IS the normal
@@ -16,7 +19,7 @@ beside it and GanDef-Comb still uses it. Writes figures/<preset>/gamma_sweep.{pn
 from absl import app, flags
 
 from experiments import cli
-from gandef_tf import GandefError, report, runs
+from gandef_tf import GandefError, plan, report, runs
 from gandef_tf.config import get_config
 
 FLAGS = flags.FLAGS
@@ -31,6 +34,8 @@ def define_flags():
     flags.DEFINE_string("seeds", "0", "Seeds, comma separated; several give mean ± std.")
     flags.DEFINE_string("gammas", "0,0.5,1,2,4", "GanDef trade-offs gamma >= 0, comma separated.")
     flags.DEFINE_bool("render_only", False, "Draw from saved runs; train and evaluate nothing.")
+    flags.DEFINE_bool("train", False, "Start the sweep even when it is estimated above 30 "
+                      "minutes on this device, or retrains a point over its saved results.")
     flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bars, 2 lines.")
 
 
@@ -53,12 +58,17 @@ def variant(preset, dataset, gamma, seed=0, **overrides):
                       eval_attacks=SWEEP_ATTACKS, **overrides)
 
 
-def sweep(preset, dataset, gammas, seeds, verbose=1, **overrides):
-    """Train (or reuse) and evaluate every (gamma, seed); {(gamma, seed): results dict}."""
+def sweep(preset, dataset, gammas, seeds, verbose=1, allow_train=False, **overrides):
+    """Train (or reuse) and evaluate every (gamma, seed); {(gamma, seed): results dict}.
+    The whole sweep is priced once, before its first run: plan.refusal's one line unless
+    allow_train."""
+    cfgs = {(g, s): variant(preset, dataset, g, s, **overrides) for g in gammas for s in seeds}
+    why_not = plan.refusal([plan.status(c) for c in cfgs.values()], allow_train)
+    if why_not:
+        raise GandefError(why_not)
     from gandef_tf.evaluate import evaluate  # TensorFlow only when something may train
 
-    return {(g, s): evaluate(variant(preset, dataset, g, s, **overrides), verbose=verbose)
-            for g in gammas for s in seeds}
+    return {k: evaluate(c, verbose=verbose, allow_train=True) for k, c in cfgs.items()}
 
 
 def points(preset, dataset, gammas, seeds, **overrides):
@@ -128,7 +138,7 @@ def main(argv):
     gammas = parse_gammas(FLAGS.gammas)
     preset, (dataset,), seeds = report.check_selection(FLAGS.preset, [FLAGS.dataset], FLAGS.seeds)
     if not FLAGS.render_only:
-        sweep(preset, dataset, gammas, seeds, verbose=FLAGS.verbose)
+        sweep(preset, dataset, gammas, seeds, verbose=FLAGS.verbose, allow_train=FLAGS.train)
     paths = render(preset, dataset, gammas, seeds)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
 

@@ -15,7 +15,7 @@ fpr_at_tau,tpr_at_tau.
 
 import numpy as np
 
-from experiments.table2 import run, selection
+from experiments.table2 import run
 from gandef_tf import report, scoring
 from gandef_tf.report import DATASET_NAMES, EXAMPLE_NAMES
 
@@ -103,4 +103,4 @@ def render(preset, datasets, seeds):
 
 
 if __name__ == "__main__":
-    run(render)
+    run(render, ("gandef",))

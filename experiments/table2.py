@@ -1,9 +1,12 @@
 """Table 2 of the paper from saved runs, each number beside the paper's and the difference.
 
-    python -m experiments.table2 --preset=quick --datasets=mnist,cifar10 --seeds=0,1
+    python -m experiments.table2                  # the committed quick runs, every seed
+    python -m experiments.table2 --preset=paper --datasets=mnist,cifar10 --seeds=0,1
 
-Writes figures/<preset>/table2.{md,csv,tex,json} ($GANDEF_FIGURES_DIR). It never trains:
-`make table2` runs `make results` first. A run that is missing is shown as "missing";
+Writes figures/<preset>/table2.{md,csv,tex,json} ($GANDEF_FIGURES_DIR). It never trains
+(`make table2 TRAIN=1` runs `make results` first). By default it reads the quick preset,
+the datasets that have runs and every seed found, and says which datasets and runs are
+missing. A run that is missing is shown as "missing";
 several seeds are shown as mean ± sample std. table2.csv has exactly the columns
 dataset,examples,method,accuracy,paper,difference (%, difference = ours - paper, the
 accuracy being the mean over seeds); the std, seeds and provenance are in table2.json.
@@ -28,14 +31,16 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    flags.DEFINE_string("preset", "paper", "Preset whose runs to read: paper, quick or smoke.")
-    flags.DEFINE_string("datasets", "mnist,cifar10", "Datasets, comma separated.")
-    flags.DEFINE_string("seeds", "0", "Seeds, comma separated; several give mean ± std.")
+    flags.DEFINE_string("preset", "quick", "Preset whose runs to read: quick (the committed "
+                        "CPU-scale runs), paper or smoke.")
+    flags.DEFINE_string("datasets", "all", "Datasets, comma separated; all: those with runs.")
+    flags.DEFINE_string("seeds", "all", "Seeds, comma separated; several give mean ± std; "
+                        "all: every seed found.")
 
 
 def selection():
     # Strings, not enums: a bad value must be one 'error:' line, not absl's usage dump.
-    return report.check_selection(FLAGS.preset, FLAGS.datasets, FLAGS.seeds)
+    return report.resolve_selection(FLAGS.preset, FLAGS.datasets, FLAGS.seeds)
 
 
 def cell_text(c, n_full=1, tex=False):
@@ -212,8 +217,8 @@ def render(preset, datasets, seeds):
              fmt(c["difference"], none="" if c["paper"] is None else "missing")) for c in cells]
     report.write_csv(paths["csv"], ("dataset", "examples", "method", "accuracy", "paper",
                                     "difference"), rows)
-    runs.atomic_write(paths["md"], markdown(preset, datasets, seeds, loaded, cells, prov))
-    runs.atomic_write(paths["tex"], latex(preset, seeds, cells, prov))
+    report.write_output(paths["md"], markdown(preset, datasets, seeds, loaded, cells, prov))
+    report.write_output(paths["tex"], latex(preset, seeds, cells, prov))
     worst, flags = robustness_rows(loaded, datasets)
     report.write_json(paths["json"], {
         "provenance": prov, "units": "percent; std is the sample std (ddof=1) over seeds",
@@ -226,12 +231,16 @@ def render(preset, datasets, seeds):
     return paths
 
 
-def run(render_fn):
-    """Entry point shared by the renderers that take --preset, --datasets and --seeds."""
+def run(render_fn, methods=report.COLUMNS[:-1]):
+    """Entry point shared by the renderers that take --preset, --datasets and --seeds;
+    `methods`: the runs the renderer reads, for the line naming those that are missing."""
 
     def main(argv):
-        paths = render_fn(*selection())
+        preset, datasets, seeds = selection()
+        paths = render_fn(preset, datasets, seeds)
         print("wrote " + ", ".join(str(p) for p in paths.values()))
+        for line in report.missing_lines(preset, datasets, seeds, methods):
+            print(f"[{preset}] {line}")
 
     define_flags()
     app.run(cli.guarded(main))

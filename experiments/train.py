@@ -1,16 +1,27 @@
 """Train one method (resumes an interrupted run, reuses a finished one).
 
     python -m experiments.train --dataset=mnist --method=gandef --preset=quick --seed=0
+
+Training estimated above 30 minutes on this device is refused with one line that prices
+it; `--train` starts it. A run whose results are saved but whose model is not here is
+refused: `experiments.evaluate --train` retrains it and evaluates it afresh.
 """
 
 from absl import app
 
 from experiments import cli
+from gandef_tf import GandefError, plan
 from gandef_tf.training import train
 
 
 def main(argv):
     cfg = cli.config_from_flags()
+    st = plan.status(cfg, train_only=True)
+    # Over saved results, even with --train: their predictions would then belong to
+    # another model; the refusal names evaluate --train, which retrains and re-evaluates.
+    why_not = plan.refusal([st], cli.FLAGS.train and st.work != "retrain")
+    if why_not:
+        raise GandefError(why_not)
     _, _, seconds = train(cfg, verbose=cli.FLAGS.verbose, strategy=cli.FLAGS.strategy)
     print(f"[{cfg.preset}] trained {cfg.dataset}/{cfg.method}/seed{cfg.seed} in {seconds:.0f} s")
 

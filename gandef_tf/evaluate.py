@@ -1,7 +1,7 @@
 """Accuracy on original and attacked test examples, and GanDef-Comb's scoring.
 
     from gandef_tf.evaluate import evaluate
-    results = evaluate(cfg)     # trains first if needed; writes results.json, predictions.npz
+    results = evaluate(cfg)     # reads results/ first; trains only what is missing
 
 The paper's attacks run against the classifier alone, as in the paper; the adaptive
 ones (`pgd_adaptive`, `cw_merged`) against the classifier and, for GanDef, its
@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gandef_tf import GandefError, adaptive, autoattack, runs
+from gandef_tf import GandefError, adaptive, autoattack, plan, runs
 from gandef_tf.attacks import make_attack, spec_for
 from gandef_tf.config import ADAPTIVE_ATTACKS, SUBSET_ATTACKS, deviations
 # comb_correct, load_predictions and score live in scoring.py (no TensorFlow there, for
@@ -192,24 +192,36 @@ def results_dict(cfg, predictions, train_seconds, eval_seconds, old=None, extra=
     return res
 
 
-def _up_to_date(old, cfg):
-    same_tau = old.get("comb", {}).get("threshold", cfg.threshold) == cfg.threshold
-    return same_tau and "robustness" in old
+def _models(cfg, st, verbose, strategy, allow_train):
+    """(classifier, discriminator, train_seconds) for the attacks st lacks: the finished
+    models (train() reuses them), else trained, once plan.refusal lets that start."""
+    why_not = plan.refusal([st], allow_train)
+    if why_not:
+        raise GandefError(why_not)
+    return train(cfg, verbose=verbose, strategy=strategy)
 
 
-def evaluate(cfg, verbose=1, strategy="default"):
-    """Train if needed, attack, score, save. A finished evaluation is reused; re-scored
-    from its predictions when only the threshold changed; extended with the attacks of
-    cfg.eval_attacks it lacks (the finished attacks' predictions are kept as they are)."""
+def evaluate(cfg, verbose=1, strategy="default", allow_train=False):
+    """Attack, score, save; results first. A finished evaluation is reused and its files
+    left as they are, with or without its model; re-scored from its predictions when only
+    the threshold changed; extended with the attacks of cfg.eval_attacks it lacks (the
+    finished attacks' predictions are kept as they are), loading its model, or training
+    one when none exists. Retraining over saved results, or work estimated above
+    estimate.LIMIT_S, is refused with one line unless allow_train (the CLI's --train);
+    a retrained run is evaluated afresh on every attack."""
     rdir_results = runs.results_dir(cfg)
     res_path, pred_path = rdir_results / "results.json", rdir_results / "predictions.npz"
-    classifier, discriminator, train_seconds = train(cfg, verbose=verbose, strategy=strategy)
-    old, saved = None, {}
-    if res_path.exists() and pred_path.exists():
-        old, saved = runs.read_json(res_path), load_predictions(pred_path)
-    missing = [n for n in ["original", *cfg.eval_attacks] if f"pred_{n}" not in saved]
-    if old is not None and not missing and _up_to_date(old, cfg):
-        return old
+    st = plan.status(cfg)
+    if st.work == "none":
+        return st.old
+    saved = load_predictions(pred_path) if pred_path.exists() else {}
+    old = st.old if saved else None  # its provenance describes predictions, none here
+    missing, train_seconds = st.missing, (old or {}).get("train_seconds", 0.0)
+    if missing:
+        classifier, discriminator, train_seconds = _models(cfg, st, verbose, strategy,
+                                                           allow_train)
+        if st.work == "retrain":  # a new model: no old prediction belongs to it
+            old, saved, missing = None, {}, ["original", *cfg.eval_attacks]
     extra, seconds = {}, 0.0
     if missing:
         _, (x_test, y_test) = load_data(cfg)

@@ -13,18 +13,16 @@ file carries the same as a footer line.
 """
 
 import csv
-import datetime
-import io
-import json
 import os
 import re
-import textwrap
 from pathlib import Path
 
 import numpy as np
 
 from gandef_tf import GandefError, runs
 from gandef_tf.config import DATASETS, METHODS, PRESETS
+from gandef_tf.outputs import (footer, provenance, pyplot, save_figure,  # noqa: F401
+                               write_csv, write_json, write_output)
 
 EXAMPLES = ("original", "fgsm", "bim", "pgd1", "pgd2")  # the paper's rows
 # Beyond the paper, after the paper's rows and with no paper value: the adaptive attacks,
@@ -88,6 +86,52 @@ def check_selection(preset, datasets, seeds):
     if not seeds or min(seeds) < 0:
         raise GandefError(f"seeds must be non-negative integers, got {seeds!r}")
     return preset, list(dict.fromkeys(datasets)), sorted(set(seeds))
+
+
+def found(preset, datasets=DATASETS):
+    """{dataset: sorted seeds} of the runs in results/<preset>/ (a variant's folders, such
+    as gamma sweep points, aside); datasets without runs are absent."""
+    out = {}
+    for d in datasets:
+        seeds = {int(p.parent.name[4:]) for p in (results_root() / preset / d).glob("*/seed*/results.json")
+                 if p.parent.parent.name in METHODS and p.parent.name[4:].isdigit()}
+        if seeds:
+            out[d] = sorted(seeds)
+    return out
+
+
+def resolve_selection(preset, datasets="all", seeds="all"):
+    """check_selection, where 'all' means what results/<preset>/ holds: the datasets with
+    runs (every dataset when none has any), and the seeds found in them (0 when none)."""
+    if preset in PRESETS:
+        runs_found = found(preset)
+        if str(datasets).strip() == "all":
+            datasets = list(runs_found) or list(DATASETS)
+        if str(seeds).strip() == "all":
+            wanted = parse_list(datasets) if isinstance(datasets, str) else datasets
+            seeds = sorted({s for d in wanted for s in runs_found.get(d, [])}) or [0]
+    return check_selection(preset, datasets, seeds)
+
+
+def missing_lines(preset, datasets, seeds, methods, candidates=DATASETS):
+    """What a render could not show, one line each: each of `candidates` with no runs at
+    all for this preset, and the (method, seed) runs absent from the datasets shown."""
+    runs_found, lines = found(preset), []
+    for d in candidates:
+        if d not in runs_found:
+            lines.append(f"no {preset} results for {DATASET_NAMES[d]} in "
+                         f"{results_root() / preset / d}: "
+                         f"{'shown as missing' if d in datasets else 'not rendered'}; "
+                         f"`make results PRESET={preset} DATASETS={d}` makes them "
+                         "(it states their cost first)")
+    for d in datasets:
+        if d in runs_found:
+            gone = [f"{m}/seed{s}" for m in methods for s in seeds
+                    if not run_path(preset, d, m, s).exists()]
+            if gone:
+                lines.append(f"{DATASET_NAMES[d]}: no {preset} results for {', '.join(gone)} "
+                             "(shown as missing)")
+    return lines
 
 
 def results_root():
@@ -240,65 +284,10 @@ def paper_means(dataset):
     return {c: {e: paper_value(dataset, e, c) for e in EXAMPLES} for c in COLUMNS}
 
 
-# --- provenance and writing ----------------------------------------------------------
-
-def provenance(preset, seeds, loaded_runs=()):
-    """Who made an output from what: the runs' commits and dates, and the renderer's."""
-    commits = sorted({r.get("commit", "unknown") for r in loaded_runs})
-    dates = sorted(r["date"] for r in loaded_runs if r.get("date"))
-    return {"preset": preset, "seeds": list(seeds), "run_commits": commits,
-            "run_dates": [dates[0], dates[-1]] if dates else [], "n_runs": len(loaded_runs),
-            "rendered_commit": runs.commit(),
-            "rendered_date": datetime.datetime.now(datetime.timezone.utc)
-            .isoformat(timespec="seconds")}
-
+# --- provenance and writing: gandef_tf.outputs, re-exported -----------------------
 
 def all_runs(loaded):
     return [r for by_m in loaded.values() for by_s in by_m.values() for r in by_s.values()]
-
-
-def footer(prov):
-    """One line for a figure or a Markdown file."""
-    runs_part = (f"runs: {prov['n_runs']}, commit(s) {', '.join(prov['run_commits'])}, "
-                 f"dated {' to '.join(dict.fromkeys(prov['run_dates']))}"
-                 if prov.get("n_runs") else "runs: none found")
-    return (f"preset {prov['preset']}; seeds {', '.join(map(str, prov['seeds'])) or '-'}; "
-            f"{runs_part}; rendered {prov['rendered_date']} at commit {prov['rendered_commit']}")
-
-
-def write_csv(path, header, rows):
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    runs.atomic_write(path, buf.getvalue())
-
-
-def write_json(path, obj):
-    # allow_nan=False: a NaN would be invalid JSON; None (null) is what "none" means here.
-    runs.atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
-
-
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display on servers and CI
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig, path, prov):
-    """PNG with the provenance footer drawn on it and in its metadata, written atomically."""
-    plt = pyplot()
-    # Below the axes, wrapped to the figure's width; bbox_inches="tight" keeps it in frame.
-    text = textwrap.fill(footer(prov), width=int(fig.get_figwidth() * 20))
-    fig.text(0.01, 0.0, text, fontsize=6, color="0.35", ha="left", va="top")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight",
-                metadata={"Description": json.dumps(prov, sort_keys=True)})
-    plt.close(fig)
-    runs.atomic_write(path, buf.getvalue())
 
 
 def fmt(v, digits=2, none="missing"):

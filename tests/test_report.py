@@ -291,3 +291,45 @@ def test_smoke_end_to_end(fake_data, figures):
     assert set(json.loads(outs[4]["json"].read_text())["mnist"]) == {
         "fgsm", "bim", "pgd1", "pgd2", "pgd_adaptive", "cw_merged", *AUTOATTACK_ATTACKS * art}
     print(f"smoke end to end: {time.time() - start:.0f} s")
+
+
+# --- what a render reads by default, and re-renders ---------------------------------------
+
+def test_all_means_the_datasets_and_seeds_with_runs():
+    assert report.resolve_selection("quick") == ("quick", ["mnist", "cifar10"], [0])  # none yet
+    write_run("quick", "mnist", "gandef", 2)
+    write_run("quick", "mnist", "vanilla", 0)
+    write_run("quick", "mnist", "gandef-gamma0", 5)  # a variant's folder: not a seed of the table
+    assert report.resolve_selection("quick") == ("quick", ["mnist"], [0, 2])
+    assert report.resolve_selection("quick", "mnist,cifar10", "1") == ("quick", ["mnist", "cifar10"], [1])
+    lines = report.missing_lines("quick", ["mnist"], [0, 2], ("vanilla", "gandef"))
+    assert len(lines) == 2
+    assert "no quick results for CIFAR10" in lines[0] and "not rendered" in lines[0]
+    assert "make results PRESET=quick DATASETS=cifar10" in lines[0]
+    assert lines[1] == "MNIST: no quick results for vanilla/seed2, gandef/seed0 (shown as missing)"
+
+
+def test_rerender_of_the_same_runs_rewrites_nothing(monkeypatch, figures):
+    """Only the rendered-at date and commit would differ: the files are left as they are;
+    a changed run is rendered again."""
+    from experiments import convergence, fig4, table2
+
+    paper_runs("quick", "mnist")
+    write_run("quick", "mnist", "gandef", 0, {k: 0.9 for k in KEYS}, {k: 0.8 for k in KEYS},
+              history=[0.5, 0.7])
+    render = lambda: [table2.render("quick", "mnist", "0"), fig4.render("quick", "mnist", "0"),
+                      convergence.render("quick", "mnist", "0")]
+    render()
+    first = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in figures.rglob("*") if p.is_file()}
+    assert len(first) == 11
+    real = report.provenance
+    monkeypatch.setattr(report, "provenance", lambda *a: {
+        **real(*a), "rendered_date": "2099-01-01T00:00:00+00:00", "rendered_commit": "f" * 40})
+    render()
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in first} == first
+    write_run("quick", "mnist", "gandef", 0, {k: 0.6 for k in KEYS}, {k: 0.8 for k in KEYS},
+              history=[0.5, 0.6])
+    render()
+    changed = {p.name for p in first if p.read_bytes() != first[p][0]}
+    assert {"table2.md", "table2.csv", "fig4.png", "fig4.csv", "fig2.png", "fig2.csv"} <= changed
+    assert "2099-01-01" in (figures / "quick" / "table2.md").read_text()

@@ -1,0 +1,207 @@
+"""What a run will cost before it starts: FLOPs from its config, seconds from a measured rate.
+
+    from gandef_tf import estimate
+    rate = estimate.device_rate()                      # figures/bench*.json or gpu_proxy/
+    s = estimate.train_seconds(cfg, rate) + estimate.eval_seconds(cfg, ["original", "pgd1"], rate)
+    print(estimate.duration(s), rate.source)           # '3.2 h', where the rate came from
+
+Costs are counted in forward passes of the classifier (FLOPs of its convolutions and
+dense layers per example): an attack iteration is a forward and an input-gradient pass
+(2), a training update a forward and a backward pass over inputs and weights (3). The
+same count applied to the benchmark's measured training steps (Vanilla, Pure PGD, Mix
+PGD, Logit Pairing, GanDef fresh / reused batch) gives a FLOP rate of this device's
+training step, and to its measured Table 2 evaluation a rate for attacks; a run's time is
+its FLOPs over that rate. The benchmark measures LeNet: allCNN's times are the same
+rate applied to allCNN's FLOPs (labelled as FLOP-scaled). No benchmark of this code ran
+on a GPU yet: there, the rates are those a PyTorch version of the same steps reached on
+an H100 (figures/gpu_proxy/), per network, and `source` says so.
+"""
+
+import dataclasses
+import functools
+import json
+import os
+from pathlib import Path
+
+from gandef_tf.config import get_config
+from gandef_tf.data import EXPECTED_COUNTS
+
+REPO_FIGURES = Path(__file__).resolve().parents[1] / "figures"
+# Without any record for a GPU: an assumed sustained rate, named as an assumption.
+ASSUMED_GPU_FLOPS = 6e12
+# A CPU without a benchmark of its own: the committed CPU benchmark's rate is used and
+# named; hosts of one machine kind differed 3x here (README, Performance).
+LIMIT_S = 30 * 60  # longer work starts only when asked (--train / TRAIN=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rate:
+    train_flops: float  # FLOP/s of a training step
+    eval_flops: float  # FLOP/s of the evaluation attacks
+    device: str
+    source: str  # where the rates come from, for every message that quotes a time
+    # {dataset: (train, eval)} where rates were measured per network (the GPU proxy):
+    # on a GPU the small LeNet runs at a fraction of allCNN's rate.
+    by_dataset: tuple = ()
+
+    def train_rate(self, dataset):
+        return dict(self.by_dataset).get(dataset, (self.train_flops,))[0]
+
+    def eval_rate(self, dataset):
+        return dict(self.by_dataset).get(dataset, (0, self.eval_flops))[1]
+
+
+@functools.lru_cache(maxsize=None)
+def forward_flops(dataset):
+    """Multiply-adds x 2 of the classifier's convolutions and dense layers, per example."""
+    import numpy as np
+
+    from gandef_tf.models import build_classifier
+
+    total = 0
+    for layer in build_classifier(dataset).layers:
+        if hasattr(layer, "kernel"):
+            positions = int(np.prod(layer.output.shape[1:-1])) or 1
+            total += 2 * positions * int(np.prod(layer.kernel.shape))
+    return total
+
+
+def _iters(cfg, name):
+    """Forward-pass equivalents of one attack on one example (a restart repeats it)."""
+    from gandef_tf.attacks import spec_for
+
+    spec = spec_for(cfg, name)
+    return 2 * spec.nb_iter * spec.restarts
+
+
+def step_passes(cfg):
+    """Forward-pass equivalents per training example (batch_size of them per step)."""
+    if cfg.method == "vanilla":
+        return 3
+    attack = _iters(cfg, cfg.train_attack)
+    if cfg.method == "pure_pgd":
+        return attack + 3
+    passes = attack + 6  # the update sees the original and the adversarial half
+    if cfg.is_gandef and cfg.disc_batch == "fresh":
+        passes += cfg.disc_steps * (attack + 2)  # a fresh batch, its PGD and its logits
+    return passes
+
+
+def steps_per_epoch(cfg):
+    return (cfg.n_train or EXPECTED_COUNTS[cfg.dataset][0]) // cfg.batch_size
+
+
+def n_test(cfg):
+    return cfg.n_test or EXPECTED_COUNTS[cfg.dataset][1]
+
+
+def train_flops(cfg, from_epoch=0):
+    """FLOPs of the epochs after from_epoch, with the per-epoch validation pass."""
+    epochs = max(0, cfg.epochs - from_epoch)
+    per_epoch = steps_per_epoch(cfg) * cfg.batch_size * step_passes(cfg) + n_test(cfg)
+    return epochs * per_epoch * forward_flops(cfg.dataset)
+
+
+def eval_flops(cfg, attacks):
+    """FLOPs of evaluating `attacks` ('original' included when named), with
+    pgd_adaptive's beta search on a discriminator."""
+    from gandef_tf.evaluate import BETA_GRID, BETA_SEARCH_EXAMPLES
+
+    n = n_test(cfg)
+    passes = sum(n * (1 + (0 if a == "original" else _iters(cfg, a))) for a in attacks)
+    if "pgd_adaptive" in attacks and cfg.is_gandef:
+        passes += len(BETA_GRID) * min(n, BETA_SEARCH_EXAMPLES) * (1 + _iters(cfg, "pgd_adaptive"))
+    return passes * forward_flops(cfg.dataset)
+
+
+def train_seconds(cfg, rate, from_epoch=0):
+    return train_flops(cfg, from_epoch) / rate.train_rate(cfg.dataset)
+
+
+def eval_seconds(cfg, attacks, rate):
+    return eval_flops(cfg, attacks) / rate.eval_rate(cfg.dataset)
+
+
+def rate_from_bench(bench):
+    """(train FLOP/s, eval FLOP/s) implied by one figures/bench.json record."""
+    batch, attack = bench["batch"], bench.get("train_attack", "pgd1")
+    flops = seconds = 0.0
+    for name, t in bench["train_step_seconds"].items():
+        if name == "vanilla":  # no attack: its step time is mostly fixed overhead
+            continue
+        method = name.removesuffix("_reuse")
+        cfg = get_config("paper", "mnist", method, batch_size=batch, train_attack=attack,
+                         disc_batch="reuse" if name.endswith("_reuse") else None)
+        flops += batch * step_passes(cfg) * forward_flops("mnist")
+        seconds += t
+    paper = get_config("paper", "mnist", "gandef")
+    per_example = eval_flops(paper, ("fgsm", "bim", "pgd1", "pgd2")) / n_test(paper)
+    return flops / seconds, per_example * bench["eval_examples_per_s_all_attacks"]
+
+
+def benchmarks():
+    """Every full benchmark record (one with training steps) in figures/bench*.json."""
+    roots = dict.fromkeys([Path(os.environ.get("GANDEF_FIGURES_DIR", "figures")), REPO_FIGURES])
+    out = []
+    for root in roots:
+        for path in sorted(root.glob("bench*.json")):
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            for rec in ([data] if "device" in data else data.values()):
+                if isinstance(rec, dict) and "train_step_seconds" in rec:
+                    out.append((path, rec))
+    return out
+
+
+def gpu_rate(device="one GPU"):
+    """A GPU's Rate from figures/gpu_proxy/*.json (a PyTorch version of the same steps:
+    TensorFlow could not be installed on the GPU we had), else an assumed one."""
+    for path in sorted((REPO_FIGURES / "gpu_proxy").glob("*.json")):
+        rec = json.loads(path.read_text())
+        rates = tuple((d, (v["train_flops_per_s"], v["eval_flops_per_s"]))
+                      for d, v in sorted(rec["datasets"].items()))
+        return Rate(rates[0][1][0], rates[0][1][1], device,
+                    f"FLOP-based at the rates a PyTorch proxy of the same steps reached on "
+                    f"{rec['device']} ({_short(path)}); this code has not run on a GPU",
+                    by_dataset=rates)
+    return Rate(ASSUMED_GPU_FLOPS, ASSUMED_GPU_FLOPS, device, "FLOP-based at an ASSUMED "
+                f"{ASSUMED_GPU_FLOPS / 1e12:g} TFLOP/s: no record for a GPU")
+
+
+@functools.lru_cache(maxsize=1)
+def device_rate():
+    """This device's Rate: its own benchmark, else another CPU's, else the GPU proxy's."""
+    from gandef_tf.runs import device
+
+    here = device()
+    found = benchmarks()
+    mine = [(p, r) for p, r in found if r["device"] == here]
+    cpus = [(p, r) for p, r in found if r["device"].startswith("CPU")]
+    if mine or (cpus and here.startswith("CPU")):
+        path, rec = (mine or cpus)[-1]
+        train, ev = rate_from_bench(rec)
+        where = ("measured on this device" if mine
+                 else f"measured on another CPU, {rec['device']}; hosts differ up to 3x")
+        return Rate(train, ev, here, f"{where} by {_short(path)} ({rec.get('date', '?')[:10]}), "
+                                     "LeNet's rate FLOP-scaled to allCNN")
+    return gpu_rate(here)
+
+
+def _short(path):
+    try:
+        return str(Path(path).resolve().relative_to(REPO_FIGURES.parent))
+    except ValueError:
+        return str(path)
+
+
+def duration(seconds):
+    """'45 s', '12 min', '3.4 h', '12 days': one number a person can plan with."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"

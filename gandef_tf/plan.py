@@ -1,0 +1,158 @@
+"""What a run still needs, read from results/ and runs/ before anything is loaded or trained.
+
+    from gandef_tf import plan
+    st = plan.status(cfg)          # st.work: none | rescore | evaluate | train | retrain
+    why_not = plan.refusal([st])   # None, or the one line saying why it may not start
+
+Rendering needs only results/: a run whose results.json and predictions.npz hold every
+attack of cfg.eval_attacks, made with the same config (eval-only fields aside), needs no
+model and no work. A run that lacks attacks is evaluated when its model is on this
+machine; when it is not, the run would have to be retrained, which replaces committed
+results, so that happens only when asked (`--train`, `TRAIN=1`). Work estimated above
+estimate.LIMIT_S on this device is refused the same way, with its price.
+"""
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+from gandef_tf import GandefError, runs
+from gandef_tf.config import EVAL_ONLY_FIELDS, Config, get_config
+
+
+@dataclasses.dataclass
+class Status:
+    cfg: Config
+    old: Optional[dict]  # results.json, when there is one
+    missing: list  # of ["original", *cfg.eval_attacks], the ones predictions.npz lacks
+    model: bool  # the finished models are in runs/
+    epoch: int  # the last checkpointed epoch of an unfinished training (0: none)
+    train_only: bool = False  # the work asked for is training alone (experiments.train)
+
+    @property
+    def has_results(self):
+        return self.old is not None or len(self.missing) < 1 + len(self.cfg.eval_attacks)
+
+    @property
+    def work(self):
+        if self.train_only:
+            return "none" if self.model else "retrain" if self.has_results else "train"
+        if not self.missing:
+            return "none" if up_to_date(self.old, self.cfg) else "rescore"
+        if self.model:
+            return "evaluate"
+        return "retrain" if self.has_results else "train"
+
+    def name(self):
+        return str(runs.results_dir(self.cfg))
+
+    def seconds(self, rate=None):
+        """Estimated seconds of this run's work on this device (0 for none / rescore)."""
+        from gandef_tf import estimate
+
+        rate = rate or estimate.device_rate()
+        work = self.work
+        if work in ("none", "rescore"):
+            return 0.0
+        if work == "evaluate":
+            return estimate.eval_seconds(self.cfg, self.missing, rate)
+        attacks = [] if self.train_only else ["original", *self.cfg.eval_attacks]
+        epoch = self.epoch if work == "train" else 0
+        return (estimate.train_seconds(self.cfg, rate, epoch)
+                + estimate.eval_seconds(self.cfg, attacks, rate))
+
+
+def up_to_date(old, cfg):
+    """results.json scored at cfg's threshold, with the robustness block."""
+    if old is None:
+        return False
+    same_tau = old.get("comb", {}).get("threshold", cfg.threshold) == cfg.threshold
+    return same_tau and "robustness" in old
+
+
+def saved_attacks(path):
+    """The attack names predictions.npz holds, without reading its arrays."""
+    if not path.exists():
+        return set()
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k[len("pred_"):] for k in z.files if k.startswith("pred_")}
+    except Exception as e:  # any unreadable file: say which, do not guess
+        raise GandefError(f"cannot read predictions {path} ({type(e).__name__}: {e})") from None
+
+
+def _check_config(old, cfg, where):
+    stored = (old or {}).get("config")
+    if not stored:
+        return
+    try:
+        stored_cfg = Config.from_dict(stored)
+    except (GandefError, TypeError) as e:
+        raise GandefError(f"{where}/results.json holds an unreadable config ({e})") from None
+    if not runs.same_run(stored_cfg, cfg):
+        diff = sorted(k for k, v in cfg.to_dict().items()
+                      if stored_cfg.to_dict().get(k) != v and k not in EVAL_ONLY_FIELDS)
+        raise GandefError(f"{where} holds a run made with another config (differs in "
+                          f"{', '.join(diff)}); use another --seed, set GANDEF_RESULTS_DIR, "
+                          "or move that folder away")
+
+
+def status(cfg, train_only=False):
+    """The Status of cfg's run from its files alone (no TensorFlow, no model loaded)."""
+    rdir, resdir = runs.run_dir(cfg), runs.results_dir(cfg)
+    old = runs.read_json(resdir / "results.json") if (resdir / "results.json").exists() else None
+    _check_config(old, cfg, resdir)
+    saved = saved_attacks(resdir / "predictions.npz")
+    missing = [n for n in ["original", *cfg.eval_attacks] if n not in saved]
+    model = (rdir / "train.json").exists()
+    epoch = 0
+    if not model and (rdir / "checkpoint.npz").exists():
+        try:
+            with np.load(rdir / "checkpoint.npz", allow_pickle=False) as z:
+                epoch = int(z["epoch"])
+        except Exception:  # training reports a corrupt checkpoint itself, in its words
+            epoch = 0
+    return Status(cfg, old, missing, model, epoch, train_only)
+
+
+def retrain_command(cfg):
+    """The command that retrains and re-evaluates cfg's run over its results."""
+    if cfg.tag:
+        return (f"python -m experiments.gamma_sweep --preset={cfg.preset} "
+                f"--dataset={cfg.dataset} --gammas={cfg.gamma:g} --seeds={cfg.seed} --train")
+    default = get_config(cfg.preset, cfg.dataset, cfg.method).eval_attacks
+    attacks = "" if cfg.eval_attacks == default else f" --eval_attacks={','.join(cfg.eval_attacks)}"
+    return (f"python -m experiments.evaluate --preset={cfg.preset} --dataset={cfg.dataset} "
+            f"--method={cfg.method} --seed={cfg.seed}{attacks} --train")
+
+
+def refusal(statuses, allow_train=False, proceed="add --train", rate=None):
+    """None when the work of `statuses` may start; else the one line that says what it
+    would do, what it costs on this device, and how to proceed."""
+    if allow_train or all(s.work in ("none", "rescore") for s in statuses):
+        return None  # before any estimate: it starts TensorFlow to name the device
+    from gandef_tf import estimate
+
+    rate = rate or estimate.device_rate()
+    retrain = [s for s in statuses if s.work == "retrain"]
+    if retrain:
+        s = retrain[0]
+        more = f" (and {len(retrain) - 1} more runs)" if len(retrain) > 1 else ""
+        lacks = "holds results" if s.train_only else f"lacks {', '.join(s.missing)}"
+        return (f"{s.name()}{more} {lacks} and its model is not in {runs.run_dir(s.cfg)}: "
+                "retraining it replaces the committed results; to retrain it (about "
+                f"{estimate.duration(s.seconds(rate))} on this device): {retrain_command(s.cfg)}")
+    busy = [s for s in statuses if s.work in ("train", "evaluate")]
+    total = sum(s.seconds(rate) for s in busy)
+    if total <= estimate.LIMIT_S:
+        return None
+    trains = [s for s in busy if s.work == "train"]
+    what = ", ".join(f"{s.cfg.dataset}/{runs.method_folder(s.cfg.method, s.cfg.tag)}/seed{s.cfg.seed}"
+                     for s in busy[:4]) + (f" and {len(busy) - 4} more" if len(busy) > 4 else "")
+    verb = ("train" if all(s.train_only for s in trains) else "train and evaluate") if trains \
+        else "evaluate"
+    return (f"would {verb} {len(busy)} {statuses[0].cfg.preset} run(s) ({what}): about "
+            f"{estimate.duration(total)} on this device, {rate.device} ({rate.source}), over the "
+            f"{estimate.LIMIT_S // 60}-minute limit; to start anyway, {proceed} "
+            "(README, Expected times)")

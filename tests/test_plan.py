@@ -1,0 +1,196 @@
+"""Results first: evaluate() reads results/ before it loads or trains anything, refuses to
+retrain over saved results or to start work priced above the limit (one line each), and
+the estimate behind that price follows the config and the benchmark."""
+
+import json
+import shutil
+
+import keras
+import pytest
+
+from conftest import patch_load_data
+from gandef_tf import GandefError, estimate, plan, runs, training
+from gandef_tf import evaluate as ev
+from gandef_tf.config import get_config
+
+pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True`:UserWarning")
+SMALL = dict(n_train=32, n_test=16, epochs=1, eval_attacks=("fgsm",), eval_batch_size=16)
+
+
+def small(**kw):
+    return get_config("smoke", "mnist", "vanilla", **{**SMALL, **kw})
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One trained and evaluated tiny run, made once per module."""
+    base = tmp_path_factory.mktemp("finished")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANDEF_RUNS_DIR", str(base / "runs"))
+        mp.setenv("GANDEF_RESULTS_DIR", str(base / "results"))
+        patch_load_data(mp)
+        ev.evaluate(small(), verbose=0)
+    return base
+
+
+@pytest.fixture
+def committed(finished, fake_data, isolated_dirs):
+    """The run's results/ in this test's folder, as a fresh clone has them: no runs/."""
+    shutil.copytree(finished / "results", isolated_dirs[1])
+    return runs.results_dir(small())
+
+
+def snapshot(folder):
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    def fail(*a, **k):
+        raise AssertionError("a model was trained, loaded, or attacked")
+
+    for name in ("train", "predict", "load_data"):
+        monkeypatch.setattr(ev, name, fail)
+    monkeypatch.setattr(training, "load_finished", fail)
+    monkeypatch.setattr(keras.Model, "fit", fail)
+
+
+def test_complete_results_need_no_model(committed, no_work, isolated_dirs):
+    before = snapshot(isolated_dirs[1])
+    assert plan.status(small()).work == "none"
+    res = ev.evaluate(small(), verbose=0)
+    assert res == json.loads((committed / "results.json").read_text())
+    # an eval-only field differing (a batch size) changes nothing either
+    assert ev.evaluate(small(eval_batch_size=8), verbose=0) == res
+    assert snapshot(isolated_dirs[1]) == before  # not one file rewritten
+    assert not isolated_dirs[0].exists()
+
+
+def test_rescoring_needs_no_model(committed, no_work, isolated_dirs):
+    stored = json.loads((committed / "results.json").read_text())
+    del stored["robustness"]  # as a results.json from before the masking check
+    runs.write_json(committed / "results.json", stored)
+    assert plan.status(small()).work == "rescore"
+    assert "robustness" in ev.evaluate(small(), verbose=0)
+    assert not isolated_dirs[0].exists()
+
+
+def test_missing_attack_without_model_is_one_line_and_changes_nothing(committed, no_work,
+                                                                      isolated_dirs):
+    before = snapshot(isolated_dirs[1])
+    cfg = small(eval_attacks=("fgsm", "bim"))
+    assert plan.status(cfg).work == "retrain"
+    with pytest.raises(GandefError) as e:
+        ev.evaluate(cfg, verbose=0)
+    msg = str(e.value)
+    assert "\n" not in msg and "lacks bim" in msg and str(committed) in msg
+    assert str(runs.run_dir(cfg)) in msg  # where the model was looked for
+    assert msg.endswith("--method=vanilla --seed=0 --eval_attacks=fgsm,bim --train")
+    assert snapshot(isolated_dirs[1]) == before and not isolated_dirs[0].exists()
+
+
+def test_retrain_when_asked_evaluates_every_attack_afresh(committed, isolated_dirs):
+    cfg = small(eval_attacks=("fgsm", "bim"))
+    res = ev.evaluate(cfg, verbose=0, allow_train=True)
+    assert (runs.run_dir(cfg) / "train.json").exists()  # it did train
+    assert set(res["accuracy"]) == {"original", "fgsm", "bim"}
+    assert "extensions" not in res  # a new model: no prediction of the old one is kept
+
+
+def test_results_of_another_config_are_refused(committed, no_work, isolated_dirs):
+    before = snapshot(isolated_dirs[1])
+    with pytest.raises(GandefError, match=r"another config \(differs in lr\)"):
+        ev.evaluate(small(lr=0.5), verbose=0)
+    assert snapshot(isolated_dirs[1]) == before
+
+
+def test_work_over_the_limit_is_priced_and_refused(fake_data, no_work, isolated_dirs):
+    cfg = small(epochs=10**6)
+    st = plan.status(cfg)
+    assert st.work == "train" and st.seconds() > estimate.LIMIT_S
+    with pytest.raises(GandefError) as e:
+        ev.evaluate(cfg, verbose=0)
+    msg = str(e.value)
+    assert "\n" not in msg and "would train and evaluate 1 smoke run(s)" in msg
+    assert "mnist/vanilla/seed0" in msg and "over the 30-minute limit" in msg
+    assert estimate.duration(st.seconds()) in msg and "add --train" in msg
+    assert estimate.device_rate().source in msg
+    assert not isolated_dirs[0].exists() and not isolated_dirs[1].exists()
+    # under the limit the same run may start: the refusal is the price, not the preset
+    assert plan.refusal([plan.status(small())]) is None
+
+
+def test_experiments_train_never_retrains_over_saved_results(committed, no_work):
+    """Its refusal names evaluate --train, which retrains and re-evaluates together."""
+    st = plan.status(small(), train_only=True)
+    assert st.work == "retrain"
+    msg = plan.refusal([st])
+    assert "holds results" in msg and "experiments.evaluate" in msg and msg.endswith("--train")
+
+
+# ---------------------------------------------------------------- the estimate
+
+def test_flop_model_matches_the_benchmarks_step_times():
+    """Per training step, the FLOP model's ratio to Mix PGD is the measured one within 15%:
+    the estimate's costs are the costs the benchmark saw."""
+    bench = json.loads((estimate.REPO_FIGURES / "bench.json").read_text())
+    step = bench["train_step_seconds"]
+
+    def passes(name):
+        return estimate.step_passes(get_config(
+            "paper", "mnist", name.removesuffix("_reuse"), batch_size=bench["batch"],
+            train_attack=bench["train_attack"],
+            disc_batch="reuse" if name.endswith("_reuse") else None))
+
+    for name in ("pure_pgd", "logit_pairing", "gandef", "gandef_reuse", "vanilla"):
+        model, measured = passes(name) / passes("mix_pgd"), step[name] / step["mix_pgd"]
+        assert model == pytest.approx(measured, rel=0.15), name
+
+
+def test_estimate_follows_the_config():
+    rate = estimate.Rate(1e11, 1e11, "test device", "test")
+    base = get_config("quick", "cifar10", "gandef", n_train=1000, epochs=2)
+    t = lambda **kw: estimate.train_seconds(get_config("quick", "cifar10", kw.pop("method", "gandef"),
+                                                       **{**dict(n_train=1000, epochs=2), **kw}), rate)
+    assert t(epochs=4) == pytest.approx(2 * t())
+    assert t(n_train=4000) > 3.5 * t()
+    assert t(train_attack="pgd2") > 2 * t()  # 20 steps instead of 7
+    assert t(disc_batch="reuse") < 0.6 * t()  # no fresh batch, no second PGD
+    assert t(method="vanilla") < t(method="pure_pgd") < t(method="mix_pgd") < t()
+    assert estimate.train_seconds(base, rate, from_epoch=1) == pytest.approx(t() / 2)
+    assert estimate.train_seconds(get_config("quick", "mnist", "gandef", n_train=1000, epochs=2),
+                                  rate) < t() / 10  # LeNet costs a small part of allCNN
+    one = estimate.eval_seconds(base, ["original", "pgd1"], rate)
+    assert estimate.eval_seconds(base, ["original", "pgd1", "pgd2"], rate) > 3 * one
+    assert estimate.eval_seconds(get_config("quick", "cifar10", "gandef", n_test=400),
+                                 ["original", "pgd1"], rate) == pytest.approx(4 * one)
+
+
+@pytest.mark.parametrize("device,source", [
+    ("CPU (Intel(R) Xeon(R) Processor, AVX-512, 2 cores, x86_64)", "measured on this device"),
+    ("CPU (Some Other CPU, AVX2, 64 cores, x86_64)", "measured on another CPU"),
+    ("1x GPU (NVIDIA H100 80GB HBM3)", "PyTorch proxy"),
+])
+def test_rate_names_its_source(device, source, monkeypatch):
+    monkeypatch.setattr(runs, "device", lambda: device)
+    estimate.device_rate.cache_clear()
+    try:
+        rate = estimate.device_rate()
+    finally:
+        estimate.device_rate.cache_clear()
+    assert source in rate.source and rate.device == device
+    if source == "PyTorch proxy":  # per network: LeNet's steps are too small for a GPU
+        proxy = json.loads((estimate.REPO_FIGURES / "gpu_proxy" / "h100.json").read_text())
+        for d in ("mnist", "cifar10"):
+            assert rate.train_rate(d) == proxy["datasets"][d]["train_flops_per_s"]
+            assert rate.eval_rate(d) == proxy["datasets"][d]["eval_flops_per_s"]
+    else:
+        bench = json.loads((estimate.REPO_FIGURES / "bench.json").read_text())
+        assert rate.train_flops == pytest.approx(estimate.rate_from_bench(bench)[0])
+
+
+@pytest.mark.parametrize("seconds,text", [(42, "42 s"), (600, "10 min"), (5 * 3600, "5.0 h"),
+                                          (30 * 86400, "30 days")])
+def test_duration(seconds, text):
+    assert estimate.duration(seconds) == text
