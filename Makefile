@@ -32,6 +32,8 @@ help:
 	@echo "  gamma_sweep  beyond the paper: GanDef for several gamma, hours on a CPU (PRESET DATASETS SEEDS GAMMAS TRAIN)"
 	@echo "  smoke        every target at the smoke preset on MNIST, trains in seconds (SEEDS)"
 	@echo "  bench        speed ratios into figures/bench.{json,md}, about 5 minutes (PYTHON)"
+	@echo "  probe        does each paper config learn? a few hundred steps each, figures/PRESET/probe.json (PRESET DATASETS PROBE_STEPS)"
+	@echo "  gpu-check    for a session lent a GPU: bench rows + paper step times into figures/bench-gpu.json, < 8 min (PYTHON)"
 	@echo ""
 	@echo "Variables:"
 	@echo "  PRESET=quick     quick (CPU scale, committed), paper (the paper's scale: days on a CPU), smoke (tests)"

@@ -90,11 +90,11 @@ def keep_stored_precision(cfg):
     for path in (runs.run_dir(cfg) / "config.json", runs.results_dir(cfg) / "config.json"):
         if path.exists():
             stored = (runs.read_json(path).get("config") or {}).get("precision", "float32")
-            if stored != cfg.precision:
-                print(f"[{cfg.preset}] {path.parent} was trained in {stored}: keeping it "
-                      f"(this host's default is {cfg.precision})")
-                return dataclasses.replace(cfg, precision=stored)
-            return cfg
+            if stored != cfg.precision and path.parent == runs.run_dir(cfg):
+                # A checkpoint is about to resume: say so (stderr: make reads some stdouts).
+                print(f"[{cfg.preset}] {path.parent} was started in {stored}: it continues in "
+                      f"{stored} (this host's default is {cfg.precision})", file=sys.stderr)
+            return dataclasses.replace(cfg, precision=stored)
     return cfg
 
 

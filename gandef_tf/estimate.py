@@ -88,7 +88,7 @@ def step_passes(cfg):
 
 
 def steps_per_epoch(cfg):
-    return (cfg.n_train or EXPECTED_COUNTS[cfg.dataset][0]) // cfg.batch_size
+    return ((cfg.n_train or EXPECTED_COUNTS[cfg.dataset][0]) - cfg.n_val) // cfg.batch_size
 
 
 def n_test(cfg):
@@ -96,21 +96,32 @@ def n_test(cfg):
 
 
 def train_flops(cfg, from_epoch=0):
-    """FLOPs of the epochs after from_epoch, with the per-epoch validation pass."""
+    """FLOPs of the epochs after from_epoch, with the per-epoch validation pass, and of
+    the shared clean pre-training when a fresh run needs it and it is not finished here."""
+    from gandef_tf import runs, training
+
     epochs = max(0, cfg.epochs - from_epoch)
-    per_epoch = steps_per_epoch(cfg) * cfg.batch_size * step_passes(cfg) + n_test(cfg)
-    return epochs * per_epoch * forward_flops(cfg.dataset)
+    validation = cfg.n_val or n_test(cfg)
+    per_epoch = steps_per_epoch(cfg) * cfg.batch_size * step_passes(cfg) + validation
+    total = epochs * per_epoch * forward_flops(cfg.dataset)
+    pre = training.pretrain_config(cfg)
+    if pre is not None and from_epoch == 0 and not (runs.run_dir(pre) / "train.json").exists():
+        total += train_flops(pre)
+    return total
 
 
 def eval_flops(cfg, attacks):
-    """FLOPs of evaluating `attacks` ('original' included when named), with
-    pgd_adaptive's beta search on a discriminator."""
-    from gandef_tf.evaluate import BETA_GRID, BETA_SEARCH_EXAMPLES
+    """FLOPs of evaluating `attacks` ('original' included when named): the costly attacks
+    on their strong_eval_n subset, pgd_adaptive once per beta of its grid against a
+    discriminator."""
+    from gandef_tf.adaptive import BETA_GRID
+    from gandef_tf.config import SUBSET_ATTACKS
 
-    n = n_test(cfg)
-    passes = sum(n * (1 + (0 if a == "original" else _iters(cfg, a))) for a in attacks)
-    if "pgd_adaptive" in attacks and cfg.is_gandef:
-        passes += len(BETA_GRID) * min(n, BETA_SEARCH_EXAMPLES) * (1 + _iters(cfg, "pgd_adaptive"))
+    passes = 0
+    for a in attacks:
+        n = min(n_test(cfg), cfg.strong_eval_n) if a in SUBSET_ATTACKS else n_test(cfg)
+        runs_ = len(BETA_GRID) if a == "pgd_adaptive" and cfg.is_gandef else 1
+        passes += n * (1 + (0 if a == "original" else runs_ * _iters(cfg, a)))
     return passes * forward_flops(cfg.dataset)
 
 

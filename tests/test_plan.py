@@ -150,20 +150,25 @@ def test_flop_model_matches_the_benchmarks_step_times():
 
 def test_estimate_follows_the_config():
     rate = estimate.Rate(1e11, 1e11, "test device", "test")
-    base = get_config("quick", "cifar10", "gandef", n_train=1000, epochs=2)
+    small = dict(n_train=1000, n_test=100, epochs=2, n_val=0, pretrain_epochs=0, disc_batch="fresh")
+    base = get_config("quick", "cifar10", "gandef", **small)
     t = lambda **kw: estimate.train_seconds(get_config("quick", "cifar10", kw.pop("method", "gandef"),
-                                                       **{**dict(n_train=1000, epochs=2), **kw}), rate)
+                                                       **{**small, **kw}), rate)
     assert t(epochs=4) == pytest.approx(2 * t())
     assert t(n_train=4000) > 3.5 * t()
     assert t(train_attack="pgd2") > 2 * t()  # 20 steps instead of 7
     assert t(disc_batch="reuse") < 0.6 * t()  # no fresh batch, no second PGD
     assert t(method="vanilla") < t(method="pure_pgd") < t(method="mix_pgd") < t()
     assert estimate.train_seconds(base, rate, from_epoch=1) == pytest.approx(t() / 2)
+    assert t(n_val=500) < 0.6 * t()  # held-out images are not trained on
+    # a fresh run pays for the shared clean pre-training while it is not finished here
+    assert t(pretrain_epochs=4) > t() + estimate.train_seconds(
+        get_config("quick", "cifar10", "vanilla", **{**small, "epochs": 3}), rate)
     assert estimate.train_seconds(get_config("quick", "mnist", "gandef", n_train=1000, epochs=2),
                                   rate) < t() / 10  # LeNet costs a small part of allCNN
     one = estimate.eval_seconds(base, ["original", "pgd1"], rate)
     assert estimate.eval_seconds(base, ["original", "pgd1", "pgd2"], rate) > 3 * one
-    assert estimate.eval_seconds(get_config("quick", "cifar10", "gandef", n_test=400),
+    assert estimate.eval_seconds(get_config("quick", "cifar10", "gandef", **{**small, "n_test": 400}),
                                  ["original", "pgd1"], rate) == pytest.approx(4 * one)
 
 

@@ -58,7 +58,7 @@ def test_a_run_keeps_its_stored_precision_unless_another_is_asked(capsys):
     runs.prepare(stored)
     asked = get_config("smoke", "mnist", "vanilla", precision="mixed_bfloat16")
     kept = cli.keep_stored_precision(asked)
-    assert kept.precision == "float32" and "keeping it" in capsys.readouterr().out
+    assert kept.precision == "float32" and "continues in float32" in capsys.readouterr().err
     # asking explicitly for another precision than the run was made in is refused
     with pytest.raises(GandefError, match="precision"):
         runs.prepare(asked)
