@@ -16,7 +16,7 @@ help:
 	@echo "rendering reads results/ only and trains nothing unless TRAIN=1."
 	@echo ""
 	@echo "Targets (the variables each one reads):"
-	@echo "  install      pip install -e \".[dev]\" into the current Python (PYTHON)"
+	@echo "  install      pip install -e \".[dev,eval]\" into the current Python (PYTHON)"
 	@echo "  test         the test suite, about 5 minutes on 2 CPU cores (PYTHON)"
 	@echo "  table2       Table 2 into figures/PRESET/table2.{md,csv,tex,json} (PRESET DATASETS SEEDS TRAIN RUN_FLAGS)"
 	@echo "  fig2         Fig. 2, convergence on MNIST, figures/PRESET/fig2.* (PRESET SEEDS TRAIN RUN_FLAGS)"
