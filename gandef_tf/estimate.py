@@ -43,9 +43,16 @@ class Rate:
     # {dataset: (train, eval)} where rates were measured per network (the GPU proxy):
     # on a GPU the small LeNet runs at a fraction of allCNN's rate.
     by_dataset: tuple = ()
+    # {dataset: float32 step time / bfloat16 step time}, measured by the benchmark's
+    # bf16_vs_fp32_train_step_mix_pgd_<dataset> rows; training in bfloat16 is that much
+    # faster (evaluation is float32 always).
+    bf16_speedup: tuple = ()
 
-    def train_rate(self, dataset):
-        return dict(self.by_dataset).get(dataset, (self.train_flops,))[0]
+    def train_rate(self, dataset, precision="float32"):
+        rate = dict(self.by_dataset).get(dataset, (self.train_flops,))[0]
+        if precision == "mixed_bfloat16":
+            rate *= dict(self.bf16_speedup).get(dataset, 1.0)
+        return rate
 
     def eval_rate(self, dataset):
         return dict(self.by_dataset).get(dataset, (0, self.eval_flops))[1]
@@ -126,7 +133,7 @@ def eval_flops(cfg, attacks):
 
 
 def train_seconds(cfg, rate, from_epoch=0):
-    return train_flops(cfg, from_epoch) / rate.train_rate(cfg.dataset)
+    return train_flops(cfg, from_epoch) / rate.train_rate(cfg.dataset, cfg.precision)
 
 
 def eval_seconds(cfg, attacks, rate):
@@ -195,8 +202,13 @@ def device_rate():
         train, ev = rate_from_bench(rec)
         where = ("measured on this device" if mine
                  else f"measured on another CPU, {rec['device']}; hosts differ up to 3x")
+        speedup = tuple((d, rec[f"bf16_vs_fp32_train_step_mix_pgd_{d}"]) for d in EXPECTED_COUNTS
+                        if f"bf16_vs_fp32_train_step_mix_pgd_{d}" in rec)
+        bf16 = (", bfloat16 training at its measured speed-up" if speedup
+                else ", no bfloat16 row: bfloat16 priced as float32")
         return Rate(train, ev, here, f"{where} by {_short(path)} ({rec.get('date', '?')[:10]}), "
-                                     "LeNet's rate FLOP-scaled to allCNN")
+                                     f"LeNet's rate FLOP-scaled to allCNN{bf16}",
+                    bf16_speedup=speedup)
     return gpu_rate(here)
 
 

@@ -2,6 +2,7 @@
 retrain over saved results or to start work priced above the limit (one line each), and
 the estimate behind that price follows the config and the benchmark."""
 
+import dataclasses
 import json
 import shutil
 
@@ -199,3 +200,16 @@ def test_rate_names_its_source(device, source, monkeypatch):
                                           (30 * 86400, "30 days")])
 def test_duration(seconds, text):
     assert estimate.duration(seconds) == text
+
+
+def test_bfloat16_training_is_priced_at_the_measured_speed_up():
+    rate = estimate.Rate(1e11, 1e11, "test device", "test", bf16_speedup=(("cifar10", 4.0),))
+    small = dict(n_train=1000, n_test=100, epochs=2, n_val=0, pretrain_epochs=0)
+    t = lambda p, d="cifar10": estimate.train_seconds(get_config("quick", d, "mix_pgd",
+                                                                 precision=p, **small), rate)
+    assert t("mixed_bfloat16") == pytest.approx(t("float32") / 4)
+    assert t("mixed_bfloat16", "mnist") == pytest.approx(t("float32", "mnist"))  # no row
+    cfg = get_config("quick", "cifar10", "mix_pgd", precision="mixed_bfloat16", **small)
+    assert estimate.eval_seconds(cfg, ["original", "pgd1"], rate) == pytest.approx(
+        estimate.eval_seconds(dataclasses.replace(cfg, precision="float32"), ["original", "pgd1"],
+                              rate))  # evaluation is float32 whatever trained the model
