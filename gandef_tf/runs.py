@@ -95,14 +95,17 @@ def commit(where=None):
 
 
 def cpu_summary(cpuinfo):
-    """'Intel(R) Xeon(R) Processor, AVX-512' from /proc/cpuinfo's text: hosts of one
-    machine kind can differ in their vector units, and with them every CPU timing."""
+    """'Intel(R) Xeon(R) Processor, AVX-512, AMX-BF16' from /proc/cpuinfo's text: hosts of
+    one machine kind can differ in their vector units, and with them every CPU timing."""
     fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
     fields = {k.strip(): v.strip() for k, v in fields.items()}
     flags = set(fields.get("flags", "").split())
     isa = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"))
                 if flag in flags), None)
-    return ", ".join(v for v in (fields.get("model name"), isa) if v)
+    # Native bfloat16 decides the CPU presets' training precision (config.default_precision).
+    bf16 = next((name for flag, name in (("amx_bf16", "AMX-BF16"), ("avx512_bf16", "AVX512-BF16"))
+                 if flag in flags), None)
+    return ", ".join(v for v in (fields.get("model name"), isa, bf16) if v)
 
 
 def device():

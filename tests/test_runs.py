@@ -141,6 +141,9 @@ def test_cpu_summary_names_the_model_and_vector_unit():
     assert runs.cpu_summary(info) == "Intel(R) Xeon(R) Processor, AVX-512"
     assert runs.cpu_summary("model name : Some CPU\nflags : sse2 avx avx2\n") == "Some CPU, AVX2"
     assert runs.cpu_summary("") == ""
+    amx = "model name : X\nflags : avx512f avx512_bf16 amx_bf16 amx_tile\n"
+    assert runs.cpu_summary(amx) == "X, AVX-512, AMX-BF16"
+    assert runs.cpu_summary("model name : Y\nflags : avx512f avx512_bf16\n") == "Y, AVX-512, AVX512-BF16"
     if not tf.config.list_physical_devices("GPU"):
         assert runs.device().startswith("CPU (") and f"{os.cpu_count()} cores" in runs.device()
 
