@@ -268,7 +268,7 @@ def deviations(cfg):
     unused += ("train_attack", "eps_ramp_steps") if cfg.method == "vanilla" else ()
     out = []
     for f in dataclasses.fields(Config):
-        if f.name in ("preset", "tag") + EVAL_ONLY_FIELDS + unused:
+        if f.name in ("preset",) + EVAL_ONLY_FIELDS + unused:
             continue
         ours, theirs = getattr(cfg, f.name), getattr(paper, f.name)
         if ours != theirs:
