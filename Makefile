@@ -7,7 +7,6 @@ SEEDS ?= all
 METHODS ?= vanilla pure_pgd mix_pgd logit_pairing gandef
 TRAIN ?=
 RUN_FLAGS ?=
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help install test

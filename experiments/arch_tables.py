@@ -9,7 +9,7 @@ trains the same network, so the tables name no preset and no seed. Init: Default
 Keras' glorot_uniform (the paper's "Default"), He = he_normal.
 """
 
-from absl import app, flags
+from absl import flags
 
 from experiments import cli
 from gandef_tf import GandefError, report
@@ -100,4 +100,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(cli.guarded(main))
+    cli.run(main)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
 
 from experiments import cli
@@ -257,4 +257,4 @@ def define_flags():
 
 if __name__ == "__main__":
     define_flags()
-    app.run(cli.guarded(main))
+    cli.run(main)

@@ -3,12 +3,14 @@
     from experiments import cli
     cli.define_run_flags()
     cfg = cli.config_from_flags()      # inside main(); GandefError -> one line, exit 2
+    ...
+    cli.run(main)                      # a bad flag, too, is one line and exit 2
 """
 
 import dataclasses
 import sys
 
-from absl import flags
+from absl import app, flags
 
 from gandef_tf import GandefError, runs
 from gandef_tf.config import DATASETS, METHODS, PRESETS, get_config
@@ -112,3 +114,18 @@ def guarded(main):
             sys.exit(2)
 
     return wrapped
+
+
+def parse_flags(argv):
+    """absl's flag parser, but a bad flag is one 'error:' line and exit status 2 (absl's own
+    prints a FATAL line and a hint on two lines and exits 1)."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run(main):
+    """app.run for the experiment modules: every bad input is one 'error:' line, exit 2."""
+    app.run(guarded(main), flags_parser=parse_flags)

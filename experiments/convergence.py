@@ -11,7 +11,7 @@ stated in fig2.json's note only when these runs show it.
 """
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from experiments import cli
 from gandef_tf import report
@@ -128,4 +128,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(cli.guarded(main))
+    cli.run(main)

@@ -14,7 +14,6 @@ estimated above 30 minutes on this device, is refused with one line that prices 
 `--train` starts it.
 """
 
-from absl import app
 
 from experiments import cli
 from gandef_tf import autoattack
@@ -68,4 +67,4 @@ def main(argv):
 
 if __name__ == "__main__":
     cli.define_run_flags()
-    app.run(cli.guarded(main))
+    cli.run(main)

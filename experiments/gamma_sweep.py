@@ -16,7 +16,7 @@ beside it and GanDef-Comb still uses it. Writes figures/<preset>/gamma_sweep.{pn
 (mean ± sample std over seeds; a missing run is "missing", never filled in).
 """
 
-from absl import app, flags
+from absl import flags
 
 from experiments import cli
 from gandef_tf import GandefError, plan, report, runs
@@ -145,4 +145,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(cli.guarded(main))
+    cli.run(main)

@@ -14,7 +14,7 @@ it says so in `device`.
 import math
 import time
 
-from absl import app, flags
+from absl import flags
 
 from experiments import bench, cli
 from gandef_tf import runs
@@ -87,4 +87,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(cli.guarded(main))
+    cli.run(main)

@@ -14,7 +14,7 @@ as if nothing were saved (what retraining everything costs), --gpu at one GPU's 
 (figures/gpu_proxy/) instead of this device's (README, Expected times).
 """
 
-from absl import app, flags
+from absl import flags
 
 from experiments import cli
 from gandef_tf import GandefError, estimate, plan, report, runs
@@ -92,4 +92,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(cli.guarded(main))
+    cli.run(main)

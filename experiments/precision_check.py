@@ -11,7 +11,7 @@ per-example correctness c.
 """
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from experiments import cli
 from gandef_tf import GandefError, report, runs
@@ -77,4 +77,4 @@ def main(argv):
 
 if __name__ == "__main__":
     cli.define_run_flags()
-    app.run(cli.guarded(main))
+    cli.run(main)

@@ -22,7 +22,7 @@ import json
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from experiments import cli
 from gandef_tf import GandefError, runs
@@ -193,4 +193,4 @@ if __name__ == "__main__":
     flags.DEFINE_list("methods", ["vanilla", "pure_pgd", "mix_pgd", "logit_pairing", "gandef"],
                       "--paper_check: methods.")
     flags.DEFINE_integer("threads", 0, "TensorFlow threads (0: all cores).")
-    app.run(cli.guarded(main))
+    cli.run(main)

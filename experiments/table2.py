@@ -21,7 +21,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from absl import app, flags
+from absl import flags
 
 from experiments import cli
 from gandef_tf import report, runs
@@ -243,7 +243,7 @@ def run(render_fn, methods=report.COLUMNS[:-1]):
             print(f"[{preset}] {line}")
 
     define_flags()
-    app.run(cli.guarded(main))
+    cli.run(main)
 
 
 if __name__ == "__main__":

