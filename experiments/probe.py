@@ -83,6 +83,8 @@ def score(trainer, cfg, x, y):
     out = {"original": float(np.mean(z_o.argmax(1) == y)),
            "pgd1": float(np.mean(z_a.argmax(1) == y)),
            "max_logit_median": float(np.median(z_o.max(1)))}
+    if cfg.precision != "float32":  # is the training-precision attack as strong? (README)
+        out["pgd1_in_training_precision"] = _accuracy_in(cfg, clf, x, y)
     if disc is not None:
         d_o, d_a = (disc(z, training=False).numpy()[:, 0] for z in (z_o, z_a))
         d_loss = losses.discriminator_loss(tf.constant(d_o), tf.constant(d_a), cfg.gandef_loss)
@@ -96,6 +98,26 @@ def score(trainer, cfg, x, y):
             "comb_pgd1": float(np.mean(comb_correct(z_a.argmax(1), y, p_a, cfg.threshold,
                                                     adversarial=True)))})
     return out
+
+
+def _accuracy_in(cfg, clf32, x, y):
+    """PGD-1 accuracy with the network computed in cfg.precision (the attack the training
+    loop sees), the same weights as clf32."""
+    import keras
+
+    from gandef_tf.models import build_classifier
+
+    keras.mixed_precision.set_global_policy(cfg.precision)
+    try:
+        clf = build_classifier(cfg.dataset)
+        clf.set_weights(clf32.get_weights())
+        attack = make_attack(clf, spec_for(cfg, "pgd1"))
+        right = [np.argmax(clf(attack(x[i:i + cfg.eval_batch_size], y[i:i + cfg.eval_batch_size]),
+                               training=False).numpy(), 1) == y[i:i + cfg.eval_batch_size]
+                 for i in range(0, len(x), cfg.eval_batch_size)]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return float(np.mean(np.concatenate(right)))
 
 
 def start_trainer(cfg):
