@@ -157,6 +157,19 @@ def rate_from_bench(bench):
     return flops / seconds, per_example * bench["eval_examples_per_s_all_attacks"]
 
 
+def allcnn_rates(rec):
+    """(('cifar10', (train FLOP/s, eval FLOP/s)),) from a benchmark's float32 allCNN rows
+    (its paper-config Mix PGD step and its PGD-1 throughput), () when it has none."""
+    step = rec.get("train_step_mix_pgd_cifar10_seconds", {}).get("float32")
+    pgd = rec.get("pgd1_allcnn_examples_per_s", {}).get("float32")
+    if not (step and pgd):
+        return ()
+    cfg = get_config("paper", "cifar10", "mix_pgd", precision="float32")
+    train = cfg.batch_size * step_passes(cfg) * forward_flops("cifar10") / step
+    ev = (1 + _iters(cfg, "pgd1")) * forward_flops("cifar10") * pgd
+    return (("cifar10", (train, ev)),)
+
+
 def benchmarks():
     """Every full benchmark record (one with training steps) in figures/bench*.json."""
     roots = dict.fromkeys([Path(os.environ.get("GANDEF_FIGURES_DIR", "figures")), REPO_FIGURES])
@@ -206,9 +219,12 @@ def device_rate():
                         if f"bf16_vs_fp32_train_step_mix_pgd_{d}" in rec)
         bf16 = (", bfloat16 training at its measured speed-up" if speedup
                 else ", no bfloat16 row: bfloat16 priced as float32")
+        allcnn = allcnn_rates(rec)
+        scaled = ("allCNN's own measured rates" if allcnn
+                  else "LeNet's rate FLOP-scaled to allCNN")
         return Rate(train, ev, here, f"{where} by {_short(path)} ({rec.get('date', '?')[:10]}), "
-                                     f"LeNet's rate FLOP-scaled to allCNN{bf16}",
-                    bf16_speedup=speedup)
+                                     f"{scaled}{bf16}",
+                    by_dataset=(("mnist", (train, ev)),) + allcnn, bf16_speedup=speedup)
     return gpu_rate(here)
 
 

@@ -9,7 +9,7 @@ import shutil
 import keras
 import pytest
 
-from conftest import patch_load_data
+from conftest import REPO, patch_load_data
 from gandef_tf import GandefError, estimate, plan, runs, training
 from gandef_tf import evaluate as ev
 from gandef_tf.config import get_config
@@ -174,7 +174,8 @@ def test_estimate_follows_the_config():
 
 
 @pytest.mark.parametrize("device,source", [
-    ("CPU (Intel(R) Xeon(R) Processor, AVX-512, 2 cores, x86_64)", "measured on this device"),
+    # the committed benchmark's own device: its rates are "this device's"
+    (json.loads((REPO / "figures" / "bench.json").read_text())["device"], "measured on this device"),
     ("CPU (Some Other CPU, AVX2, 64 cores, x86_64)", "measured on another CPU"),
     ("1x GPU (NVIDIA H100 80GB HBM3)", "PyTorch proxy"),
 ])
@@ -213,3 +214,15 @@ def test_bfloat16_training_is_priced_at_the_measured_speed_up():
     assert estimate.eval_seconds(cfg, ["original", "pgd1"], rate) == pytest.approx(
         estimate.eval_seconds(dataclasses.replace(cfg, precision="float32"), ["original", "pgd1"],
                               rate))  # evaluation is float32 whatever trained the model
+
+
+def test_allcnn_rates_come_from_its_own_benchmark_rows():
+    rec = {"train_step_mix_pgd_cifar10_seconds": {"float32": 2.0},
+           "pgd1_allcnn_examples_per_s": {"float32": 10.0}}
+    (name, (train, ev)), = estimate.allcnn_rates(rec)
+    cfg = get_config("paper", "cifar10", "mix_pgd", precision="float32")
+    flops = estimate.forward_flops("cifar10")
+    assert name == "cifar10"
+    assert train == pytest.approx(cfg.batch_size * estimate.step_passes(cfg) * flops / 2.0)
+    assert ev == pytest.approx((1 + 2 * 7) * flops * 10.0)  # PGD-7: 7 x (forward + gradient)
+    assert estimate.allcnn_rates({}) == ()
