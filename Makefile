@@ -28,7 +28,7 @@ help:
 	@echo "  results      train and evaluate the runs that lack results; priced first (PRESET DATASETS SEEDS METHODS RUN_FLAGS TRAIN)"
 	@echo "  plan         every run's work and estimated time on this device, trains nothing (PRESET DATASETS SEEDS METHODS RUN_FLAGS)"
 	@echo "  run.D.M.S    one run, e.g. run.mnist.gandef.0: experiments.evaluate, priced first (PRESET RUN_FLAGS TRAIN)"
-	@echo "  gamma_sweep  beyond the paper: GanDef for several gamma, hours on a CPU (PRESET DATASETS SEEDS GAMMAS TRAIN)"
+	@echo "  gamma_sweep  beyond the paper: GanDef for several gamma, hours on a CPU (PRESET DATASETS SEEDS GAMMAS FORMS TRAIN)"
 	@echo "  smoke        every target at the smoke preset on MNIST, trains in seconds (SEEDS)"
 	@echo "  bench        speed ratios into figures/bench.{json,md}, about 5 minutes (PYTHON)"
 	@echo "  probe        does each paper config learn? a few hundred steps each, figures/PRESET/probe.json (PRESET DATASETS PROBE_STEPS)"
@@ -108,12 +108,14 @@ roc:
 
 # Beyond the paper: GanDef for several gamma (one run each; hours at PRESET=quick on a
 # CPU, so not part of `all`).  make gamma_sweep PRESET=quick GAMMAS=0,0.5,1,2,4 TRAIN=1
+# FORMS=equation,authors_code sweeps both of GanDef's loss forms (default: the preset's).
 GAMMAS ?= 0,0.5,1,2,4
 GAMMA_DATASET = $(firstword $(filter-out all,$(subst $(comma), ,$(DATASETS))) mnist)
 GAMMA_SEEDS = $(if $(filter all,$(SEEDS)),0,$(call join_commas,$(SEEDS)))
 gamma_sweep:
 	$(PYTHON) -m experiments.gamma_sweep --preset=$(PRESET) --dataset=$(GAMMA_DATASET) \
-	  --seeds=$(GAMMA_SEEDS) --gammas=$(GAMMAS) --verbose=2 $(TRAIN_FLAG)
+	  --seeds=$(GAMMA_SEEDS) --gammas=$(GAMMAS) --verbose=2 $(TRAIN_FLAG) \
+	  $(if $(FORMS),--forms=$(FORMS))
 
 # Fig. 2 is MNIST only (as in the paper), whatever DATASETS says.
 fig2:

@@ -196,3 +196,28 @@ def test_gamma_sweep_trains_and_evaluates_at_smoke(fake_data):
                                        **small)).joinpath("results.json").exists()
     paths = gamma_sweep.render("smoke", "mnist", [0.0, 2.0], [0], **small)
     assert [r["n_seeds"] for r in read_csv(paths["csv"])] == ["1", "1"]
+
+
+def test_gamma_sweep_runs_each_loss_form_and_draws_both():
+    from experiments import gamma_sweep
+
+    base = get_config("quick", "mnist", "gandef")
+    other = "authors_code" if base.gandef_loss == "equation" else "equation"
+    cfg = gamma_sweep.variant("quick", "mnist", base.gamma, 0, other)
+    assert cfg.tag == f"gamma{base.gamma:g}_{other}" and cfg.gandef_loss == other
+    assert gamma_sweep.variant("quick", "mnist", base.gamma, 0).tag == ""
+    with pytest.raises(GandefError, match="loss form"):
+        gamma_sweep.variant("quick", "mnist", 2.0, 0, "nope")
+    for form, acc in ((base.gandef_loss, 0.80), (other, 0.60)):
+        c = gamma_sweep.variant("quick", "mnist", 2.0, 0, form)
+        runs.write_json(runs.results_dir(c) / "results.json", {
+            "preset": "quick", "dataset": "mnist", "method": "gandef", "seed": 0,
+            "accuracy": {"original": 0.98, "pgd1": acc},
+            "comb": {"threshold": 0.5, "accuracy": {"original": 0.9, "pgd1": acc}},
+            "commit": "abc", "date": "2026-01-01T00:00:00+00:00"})
+    paths = gamma_sweep.render("quick", "mnist", "2", "0")  # forms: every one with runs
+    rows = read_csv(paths["csv"])
+    assert sorted((r["form"], r["accuracy_pgd1"]) for r in rows) == sorted(
+        [(base.gandef_loss, "80.00"), (other, "60.00")])
+    only = gamma_sweep.render("quick", "mnist", "2", "0", forms=[base.gandef_loss])
+    assert [r["form"] for r in read_csv(only["csv"])] == [base.gandef_loss]
