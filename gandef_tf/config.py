@@ -143,8 +143,8 @@ _MADRY_CIFAR = dict(optimizer="sgd", lr=0.1, lr_boundaries=(40000, 60000),
 # gandef_loss: the authors' released code's form (README "GanDef's loss"): at gamma 2 it
 # trains stably and gives the paper's MNIST pattern (Comb = GanDef); the equation's form
 # drifted on MNIST and collapsed the CIFAR-10 classifier (probes in results/quick/*/tuning/).
-_GANDEF = dict(optimizer="adam", lr=1e-4, disc_lr=1e-3, gamma=2.0, disc_steps=1, batch_size=128,
-               gandef_loss="authors_code")
+_GANDEF = dict(optimizer="adam", lr=1e-4, disc_lr=1e-3, gamma=2.0, disc_steps=1, batch_size=128)
+_AUTHORS_LOSS = dict(gandef_loss="authors_code")  # GanDef's runs only: Vanilla shares _GANDEF
 
 _PAPER = {
     "mnist": {
@@ -152,16 +152,16 @@ _PAPER = {
         "pure_pgd": _MADRY_MNIST,
         "mix_pgd": _MADRY_MNIST,
         "logit_pairing": dict(_MADRY_MNIST, alp_weight=1.0),
-        "gandef": dict(_GANDEF, epochs=80),
-        "gandef_v1": dict(_GANDEF, epochs=80),
+        "gandef": dict(_GANDEF, epochs=80, **_AUTHORS_LOSS),
+        "gandef_v1": dict(_GANDEF, epochs=80, **_AUTHORS_LOSS),
     },
     "cifar10": {
         "vanilla": _MADRY_CIFAR,
         "pure_pgd": _MADRY_CIFAR,
         "mix_pgd": _MADRY_CIFAR,
         "logit_pairing": dict(_MADRY_CIFAR, alp_weight=0.01),
-        "gandef": dict(_GANDEF, epochs=350, weight_decay=1e-3, augment=True),
-        "gandef_v1": dict(_GANDEF, epochs=350, weight_decay=1e-3, augment=True),
+        "gandef": dict(_GANDEF, epochs=350, weight_decay=1e-3, augment=True, **_AUTHORS_LOSS),
+        "gandef_v1": dict(_GANDEF, epochs=350, weight_decay=1e-3, augment=True, **_AUTHORS_LOSS),
     },
 }
 
