@@ -243,7 +243,8 @@ def test_classifier_update_leaves_the_discriminator_alone(method, monkeypatch):
     z = trainer.classifier(tf.concat([x, m], 0), training=False)
     dz = trainer.discriminator(z, training=False)
     expected = losses.gandef_classifier_loss(y, z[:B], z[B:], dz[:B], dz[B:], gamma=2.0,
-                                             v1=method == "gandef_v1")
+                                             v1=method == "gandef_v1",
+                                             form=trainer.cfg.gandef_loss)
     c0, d0 = weights_of(trainer.classifier), weights_of(trainer.discriminator)
     out = trainer.train_step(data)
     assert not any(changed(d0, weights_of(trainer.discriminator)))
