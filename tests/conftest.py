@@ -2,6 +2,7 @@
 training-based tests get a small synthetic, easily learnable MNIST-shaped problem
 instead of the real data (so they need neither GANDEF_DATA_DIR nor the network)."""
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -86,3 +87,32 @@ def weights_of(model):
 def changed(before, after):
     """Per-array flags: did the array change at all?"""
     return [not np.array_equal(b, a) for b, a in zip(before, after)]
+
+
+@contextlib.contextmanager
+def module_dirs(base):
+    """For module-scoped fixtures (the autouse isolated_dirs is per test): runs and results
+    under base, synthetic data; yields the MonkeyPatch."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANDEF_RUNS_DIR", str(base / "runs"))
+        mp.setenv("GANDEF_RESULTS_DIR", str(base / "results"))
+        patch_load_data(mp)
+        yield mp
+
+
+def train_until_interrupted(cfg):
+    """Train cfg, stopped (KeyboardInterrupt) right after epoch 1 is saved; returns cfg."""
+    from gandef_tf import training
+
+    original = training.RunCallback.on_epoch_end
+
+    def stop_after_first(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(training.RunCallback, "on_epoch_end", stop_after_first)
+        with pytest.raises(KeyboardInterrupt):
+            training.train(cfg, verbose=0)
+    return cfg

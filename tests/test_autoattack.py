@@ -56,15 +56,12 @@ def test_without_art_one_error_line_before_any_attack(monkeypatch, images):
 def apgd_run(tmp_path_factory):
     """A Vanilla smoke run on the synthetic problem, evaluated with PGD-2 and both APGD
     attacks (10 steps), the APGD ones on a subset of 16 of its 32 test examples."""
-    from conftest import patch_load_data
+    from conftest import module_dirs
 
     import keras
 
     base = tmp_path_factory.mktemp("apgd")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GANDEF_RUNS_DIR", str(base / "runs"))
-        mp.setenv("GANDEF_RESULTS_DIR", str(base / "results"))
-        patch_load_data(mp)
+    with module_dirs(base):
         keras.utils.set_random_seed(0)
         cfg = get_config("smoke", "mnist", "vanilla", n_train=320, n_test=32, epochs=2,
                          attack_iter_cap=10, eval_attacks=("pgd2",) + APGD, strong_eval_n=16)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import fake_load_data
+from conftest import fake_load_data, train_until_interrupted
 from gandef_tf import GandefError, losses, runs, training
 from gandef_tf.config import get_config
 from gandef_tf.methods import build_trainer
@@ -43,18 +43,7 @@ def history_epochs(cfg):
 @pytest.fixture
 def after_epoch_1(fake_data):
     """A 2-epoch mix_pgd run (its steps attack the classifier) stopped after saving epoch 1."""
-    cfg = tiny("mix_pgd")
-    original = training.RunCallback.on_epoch_end
-
-    def stop_after_first(self, epoch, logs=None):
-        original(self, epoch, logs)
-        raise KeyboardInterrupt
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(training.RunCallback, "on_epoch_end", stop_after_first)
-        with pytest.raises(KeyboardInterrupt):
-            training.train(cfg, verbose=0)
-    return cfg
+    return train_until_interrupted(tiny("mix_pgd"))
 
 
 def test_nan_weights_after_a_finite_loss_step_are_divergence(after_epoch_1, monkeypatch):

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import patch_load_data
+from conftest import module_dirs
 from gandef_tf import GandefError, runs
 from gandef_tf import evaluate as ev
 from gandef_tf import training
@@ -100,10 +100,7 @@ NAMES = ["original"] + list(EVAL_ATTACKS)
 def smoke_run(tmp_path_factory):
     """One evaluated smoke GanDef run on synthetic data, made once per module."""
     base = tmp_path_factory.mktemp("smoke_gandef")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GANDEF_RUNS_DIR", str(base / "runs"))
-        mp.setenv("GANDEF_RESULTS_DIR", str(base / "results"))
-        patch_load_data(mp)
+    with module_dirs(base):
         keras.utils.set_random_seed(0)
         cfg = get_config("smoke", "mnist", "gandef")
         res = ev.evaluate(cfg, verbose=0)

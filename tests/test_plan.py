@@ -9,7 +9,7 @@ import shutil
 import keras
 import pytest
 
-from conftest import REPO, patch_load_data
+from conftest import REPO, module_dirs
 from gandef_tf import GandefError, estimate, plan, runs, training
 from gandef_tf import evaluate as ev
 from gandef_tf.config import get_config
@@ -26,10 +26,7 @@ def small(**kw):
 def finished(tmp_path_factory):
     """One trained and evaluated tiny run, made once per module."""
     base = tmp_path_factory.mktemp("finished")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GANDEF_RUNS_DIR", str(base / "runs"))
-        mp.setenv("GANDEF_RESULTS_DIR", str(base / "results"))
-        patch_load_data(mp)
+    with module_dirs(base):
         ev.evaluate(small(), verbose=0)
     return base
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import synthetic_mnist, weights_of
+from conftest import synthetic_mnist, train_until_interrupted, weights_of
 from gandef_tf import GandefError, losses, runs, training
 from gandef_tf.config import METHODS, Config, deviations, get_config, paper_values
 from gandef_tf.methods import build_trainer
@@ -197,19 +197,7 @@ def test_checkpoint_of_another_method_is_corrupt(tmp_path):
 @pytest.fixture
 def interrupted(fake_data, monkeypatch):
     """A 2-epoch run stopped (KeyboardInterrupt) right after saving epoch 1."""
-    cfg = tiny()
-    original = training.RunCallback.on_epoch_end
-
-    def stop_after_first(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 0:
-            raise KeyboardInterrupt
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(training.RunCallback, "on_epoch_end", stop_after_first)
-        with pytest.raises(KeyboardInterrupt):
-            training.train(cfg, verbose=0)
-    return cfg
+    return train_until_interrupted(tiny())
 
 
 @pytest.fixture
