@@ -1,13 +1,17 @@
-"""Fig. 2 of the paper: test accuracy on original MNIST images after each training epoch.
+"""Fig. 2 of the paper: accuracy on original MNIST test images during training.
 
     python -m experiments.convergence               # the committed quick runs, every seed
     python -m experiments.convergence --preset=paper --seeds=0,1
 
-Reads history.csv of pure_pgd, mix_pgd, logit_pairing, gandef_v1 and gandef (V2) and
-writes figures/<preset>/fig2.{png,csv,json}. fig2.csv is long format (one row per
-method, seed, epoch); fig2.json holds provenance and, per method, the spread of its
-epoch-to-epoch changes. The paper's claim that GanDef V1 fluctuates more than V2 is
-stated in fig2.json's note only when these runs show it.
+Reads each run of pure_pgd, mix_pgd, logit_pairing, gandef_v1 and gandef (V2): its
+curve.csv (accuracy on a fixed seeded test subset every curve_every optimizer steps,
+gandef_tf/curve.py) when the selection's runs have one, drawn over training examples
+seen with the mean and the min-max band over seeds; otherwise history.csv's one point per
+epoch. Writes figures/<preset>/fig2.{png,csv,json}: fig2.csv in long format, fig2.json
+with provenance and each method's fluctuation (the std of the changes between
+consecutive points; over the second half of training for a curve). The paper's claim
+that GanDef V1 fluctuates more than V2 is stated in fig2.json's note only when these runs
+show it.
 """
 
 import numpy as np
@@ -31,25 +35,33 @@ def define_flags():
 
 
 def curves(preset, dataset, seeds):
-    """{method: {seed: [(epoch, test accuracy %), ...]}} from history.csv; rows without
-    a test accuracy (a run evaluated without validation data) are skipped, not filled."""
-    out = {}
-    for m in METHODS:
-        for s in seeds:
-            pts = [(int(r["epoch"]), 100.0 * float(r["test_accuracy"]))
-                   for r in report.read_history(preset, dataset, m, s)
-                   if r.get("test_accuracy") not in (None, "")]
-            if pts:
-                out.setdefault(m, {})[s] = sorted(pts)
-    return out
+    """("step", {method: {seed: [(step, examples, accuracy %), ...]}}) from curve.csv when
+    any run has one, else ("epoch", {method: {seed: [(epoch, None, accuracy %), ...]}})
+    from history.csv; rows without an accuracy are skipped, not filled."""
+    for unit, name, key in (("step", "curve.csv", "step"), ("epoch", "history.csv", "epoch")):
+        out = {}
+        for m in METHODS:
+            for s in seeds:
+                pts = [(int(r[key]), int(r["examples"]) if unit == "step" else None,
+                        100.0 * float(r["test_accuracy"]))
+                       for r in report.read_history(preset, dataset, m, s, name)
+                       if r.get("test_accuracy") not in (None, "")]
+                if pts:
+                    out.setdefault(m, {})[s] = sorted(pts)
+        if out:
+            return unit, out
+    return "epoch", {}
 
 
-def fluctuation(by_seed):
-    """Spread of the epoch-to-epoch change of test accuracy (percentage points): the std
-    of the differences, averaged over seeds; None with fewer than 2 changes per seed."""
+def fluctuation(by_seed, second_half=False):
+    """Spread of the changes between consecutive points (percentage points): the std of
+    the differences, averaged over seeds (only over the second half of each run's points
+    when second_half); None with fewer than 2 changes per seed."""
     stds, mean_abs = [], []
     for pts in by_seed.values():
-        delta = np.diff([a for _, a in pts])
+        if second_half:
+            pts = [p for p in pts if p[0] > pts[-1][0] / 2]
+        delta = np.diff([a for *_, a in pts])
         if len(delta) >= 2:
             stds.append(float(np.std(delta, ddof=1)))
             mean_abs.append(float(np.mean(np.abs(delta))))
@@ -58,59 +70,83 @@ def fluctuation(by_seed):
     return {"std_of_changes_pp": float(np.mean(stds)), "mean_abs_change_pp": float(np.mean(mean_abs))}
 
 
-def v1_v2_note(stats):
+def summary(unit, by_seed):
+    """Mean and min-max band over seeds at each x every seed reached (x: epoch, or step)."""
+    xs = sorted(set.intersection(*({p[0] for p in pts} for pts in by_seed.values())))
+    acc = {x: [a for pts in by_seed.values() for x2, _, a in pts if x2 == x] for x in xs}
+    out = {f"{unit}s": xs, "seeds": sorted(by_seed),
+           "mean_test_accuracy": [float(np.mean(acc[x])) for x in xs],
+           "fluctuation": fluctuation(by_seed, second_half=unit == "step")}
+    out["final_test_accuracy"] = out["mean_test_accuracy"][-1] if xs else None
+    if unit == "step":
+        examples = {x: e for pts in by_seed.values() for x, e, _ in pts}
+        out.update(examples=[examples[x] for x in xs],
+                   band_low=[float(min(acc[x])) for x in xs],
+                   band_high=[float(max(acc[x])) for x in xs])
+    return out
+
+
+def v1_v2_note(stats, unit="epoch"):
     v1, v2 = stats.get("gandef_v1", {}).get("fluctuation"), stats.get("gandef", {}).get("fluctuation")
     if v1 is None or v2 is None:
-        return "Not enough epochs of both GanDef V1 and V2 to compare their fluctuation."
+        return f"Not enough {unit}s of both GanDef V1 and V2 to compare their fluctuation."
     a, b = v1["std_of_changes_pp"], v2["std_of_changes_pp"]
+    what = ("step-to-step changes over the second half of training" if unit == "step"
+            else "epoch-to-epoch changes")
     if a > b:
         return (f"In these runs GanDef V1 fluctuates more than GanDef V2, as the paper reports: "
-                f"std of epoch-to-epoch changes {a:.2f} vs {b:.2f} percentage points.")
+                f"std of {what} {a:.2f} vs {b:.2f} percentage points.")
     return (f"These runs do NOT show GanDef V1 fluctuating more than V2 (the paper's claim): "
-            f"std of epoch-to-epoch changes V1 {a:.2f} vs V2 {b:.2f} percentage points.")
+            f"std of {what} V1 {a:.2f} vs V2 {b:.2f} percentage points.")
 
 
 def render(preset, dataset, seeds):
     preset, (dataset,), seeds = report.check_selection(preset, [dataset], seeds)
-    data = curves(preset, dataset, seeds)
+    unit, data = curves(preset, dataset, seeds)
     loaded = report.load_results(preset, [dataset], seeds, METHODS)
     prov = report.provenance(preset, seeds, report.all_runs(loaded))
     prov["histories"] = {m: sorted(by_s) for m, by_s in data.items()}
-    stats = {}
-    for m, by_seed in data.items():
-        epochs = sorted({e for pts in by_seed.values() for e, _ in pts})
-        mean = [float(np.mean([a for pts in by_seed.values() for e2, a in pts if e2 == e]))
-                for e in epochs]
-        stats[m] = {"epochs": epochs, "mean_test_accuracy": mean, "seeds": sorted(by_seed),
-                    "final_test_accuracy": mean[-1], "fluctuation": fluctuation(by_seed)}
+    stats = {m: summary(unit, by_seed) for m, by_seed in data.items()}
     out_dir = report.figures_dir(preset)
     paths = {k: out_dir / f"fig2.{k}" for k in ("png", "csv", "json")}
-    report.write_csv(paths["csv"], ("method", "seed", "epoch", "test_accuracy"),
-                     [(m, s, e, f"{a:.4f}") for m, by_s in data.items()
-                      for s, pts in sorted(by_s.items()) for e, a in pts])
+    if unit == "step":
+        report.write_csv(paths["csv"], ("method", "seed", "step", "examples", "test_accuracy"),
+                         [(m, s, x, e, f"{a:.4f}") for m, by_s in data.items()
+                          for s, pts in sorted(by_s.items()) for x, e, a in pts])
+    else:
+        report.write_csv(paths["csv"], ("method", "seed", "epoch", "test_accuracy"),
+                         [(m, s, x, f"{a:.4f}") for m, by_s in data.items()
+                          for s, pts in sorted(by_s.items()) for x, _, a in pts])
     report.write_json(paths["json"], {
-        "provenance": prov, "dataset": dataset, "units": "percent",
+        "provenance": prov, "dataset": dataset, "units": "percent", "x": unit,
         "missing_methods": [m for m in METHODS if m not in data],
-        "methods": stats, "note": v1_v2_note(stats)})
-    report.save_figure(plot(dataset, stats), paths["png"], prov)
+        "methods": stats, "note": v1_v2_note(stats, unit)})
+    report.save_figure(plot(dataset, unit, stats), paths["png"], prov)
     return paths
 
 
-def plot(dataset, stats):
+def plot(dataset, unit, stats):
     plt = report.pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.4))
     for m in METHODS:
         if m in stats:
-            st = stats[m]
-            ax.plot(st["epochs"], st["mean_test_accuracy"], marker="o", ms=3,
-                    label=f"{LABELS[m]} ({len(st['seeds'])} seed(s))")
+            st, label = stats[m], f"{LABELS[m]} ({len(stats[m]['seeds'])} seed(s))"
+            if unit == "step":
+                line, = ax.plot(st["examples"], st["mean_test_accuracy"], lw=1.2, label=label)
+                if len(st["seeds"]) > 1:
+                    ax.fill_between(st["examples"], st["band_low"], st["band_high"],
+                                    color=line.get_color(), alpha=0.2, lw=0)
+            else:
+                ax.plot(st["epochs"], st["mean_test_accuracy"], marker="o", ms=3, label=label)
     if not stats:
         ax.text(0.5, 0.5, "no training histories found", ha="center", transform=ax.transAxes)
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_xlabel("epoch")
+    if unit == "epoch":
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("training examples seen (original)" if unit == "step" else "epoch")
     ax.set_ylabel(f"test accuracy on original {report.DATASET_NAMES[dataset]} images (%)")
-    ax.set_title(f"Fig. 2: convergence ({report.DATASET_NAMES[dataset]})")
+    band = ", band: min-max over seeds" if unit == "step" else ""
+    ax.set_title(f"Fig. 2: convergence ({report.DATASET_NAMES[dataset]}{band})")
     ax.grid(alpha=0.3)
     if stats:
         ax.legend(fontsize=8)

@@ -39,6 +39,9 @@ GANDEF_METHODS = ("gandef", "gandef_v1")
 # run, not what was trained: a finished run may be re-scored, or extended with attacks it
 # lacks (a run stored with the paper's four attacks is extended, never refused).
 EVAL_ONLY_FIELDS = ("threshold", "eval_batch_size", "eval_attacks", "strong_eval_n")
+# Fields that record training without changing it: no deviation from the paper, but a
+# resumed run keeps them (its curve would otherwise change spacing mid-way).
+MONITOR_FIELDS = ("curve_every", "curve_n")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +85,10 @@ class Config:
     eval_attacks: tuple = EVAL_ATTACKS
     eval_batch_size: int = 250
     strong_eval_n: int = 1000  # examples for SUBSET_ATTACKS (all of them if fewer)
+    # Fig. 2's curve (gandef_tf/curve.py): accuracy on curve_n seeded original test images
+    # every curve_every optimizer steps (0: off). It monitors training, never changes it.
+    curve_every: int = 0
+    curve_n: int = 1000
     tag: str = ""  # a variant's name (e.g. "gamma0.5"): its folders are <method>-<tag>
 
     def __post_init__(self):
@@ -98,6 +105,8 @@ class Config:
                 spec_for(self, name)
         unknown = sorted(set(self.eval_attacks) - set(KNOWN_ATTACKS))
         _check(not unknown, f"unknown attack(s) {unknown}; choose from {KNOWN_ATTACKS}")
+        _check(self.curve_every >= 0 and self.curve_n >= 1,
+               "curve_every must be >= 0 and curve_n >= 1")
         _check(self.strong_eval_n >= 1, f"strong_eval_n must be >= 1, got {self.strong_eval_n}")
         _check(0 <= self.threshold <= 1, f"threshold must be in [0, 1], got {self.threshold}")
         _check(self.optimizer in ("adam", "sgd"), f"unknown optimizer {self.optimizer!r}")
@@ -204,7 +213,8 @@ _QUICK_METHOD = {"vanilla": dict(epochs=1, train_attack="pgd1"),
 
 # --- smoke: seconds per method, for tests ------------------------------------------------
 _SMOKE = dict(n_train=256, n_test=64, batch_size=32, epochs=2, train_attack="fgsm_rs",
-              attack_iter_cap=2, lr=1e-3, lr_boundaries=(), lr_values=(), eval_batch_size=32)
+              attack_iter_cap=2, lr=1e-3, lr_boundaries=(), lr_values=(), eval_batch_size=32,
+              curve_every=4, curve_n=48)
 
 
 def paper_values(dataset, method):
@@ -277,7 +287,7 @@ def deviations(cfg):
     unused += ("train_attack", "eps_ramp_steps") if cfg.method == "vanilla" else ()
     out = []
     for f in dataclasses.fields(Config):
-        if f.name in ("preset",) + EVAL_ONLY_FIELDS + unused:
+        if f.name in ("preset",) + EVAL_ONLY_FIELDS + MONITOR_FIELDS + unused:
             continue
         ours, theirs = getattr(cfg, f.name), getattr(paper, f.name)
         if ours != theirs:

@@ -12,7 +12,6 @@ CSV outputs hold data only (their headers are fixed); each has a JSON beside it 
 file carries the same as a footer line.
 """
 
-import csv
 import os
 import re
 from pathlib import Path
@@ -165,13 +164,10 @@ def load_results(preset, datasets, seeds, methods=METHODS):
     return out
 
 
-def read_history(preset, dataset, method, seed):
-    """history.csv rows as dicts (a csv read; gandef_tf.training would import TensorFlow)."""
-    path = run_path(preset, dataset, method, seed, "history.csv")
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+def read_history(preset, dataset, method, seed, name="history.csv"):
+    """history.csv (or curve.csv) rows as dicts, [] when missing; a csv read, because
+    gandef_tf.training would import TensorFlow."""
+    return runs.read_csv(run_path(preset, dataset, method, seed, name))
 
 
 def column_accuracy(res, column):

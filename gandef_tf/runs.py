@@ -11,6 +11,7 @@ and figures are made from live in results/<same>/ ($GANDEF_RESULTS_DIR) and are 
 be committed.
 """
 
+import csv
 import datetime
 import functools
 import io
@@ -67,6 +68,15 @@ def save_npz(path, **arrays):
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write(path, buf.getvalue())
+
+
+def read_csv(path):
+    """A results CSV (history.csv, curve.csv) as a list of dicts; [] when it is missing."""
+    try:
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+    except FileNotFoundError:
+        return []
 
 
 def read_json(path):

@@ -15,13 +15,12 @@ import io
 import math
 import sys
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from gandef_tf import GandefError, data, runs
+from gandef_tf import GandefError, curve, data, runs
 from gandef_tf.attacks import spec_for
 from gandef_tf.config import Config, deviations
 from gandef_tf.methods import build_trainer
@@ -190,14 +189,6 @@ def write_history(cfg, rows):
     runs.atomic_write(runs.results_dir(cfg) / "history.csv", buf.getvalue())
 
 
-def read_history(path):
-    path = Path(path)
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def load_finished(cfg):
     """(classifier, discriminator or None, train_seconds) of a finished run, else None."""
     rdir = runs.run_dir(cfg)
@@ -261,12 +252,13 @@ def train(cfg, verbose=1, strategy="default"):
     with get_strategy(strategy).scope():  # variables (optimizers' too) made in scope
         trainer = build_trainer(cfg)
         start_epoch, elapsed = runs.load_checkpoint(rdir, trainer)
+        start_step = int(trainer.optimizer.iterations.numpy())
         if pre_info is not None and start_epoch == 0:
             trainer.classifier.set_weights(pre_weights)
     train_data, test_data = load_data(cfg)
     train_ds, test_ds = make_datasets(cfg, train_data,
                                       load_validation(cfg) if cfg.n_val else test_data)
-    rows = [r for r in read_history(runs.results_dir(cfg) / "history.csv")
+    rows = [r for r in runs.read_csv(runs.results_dir(cfg) / "history.csv")
             if int(r["epoch"]) <= start_epoch]
     info_path = runs.results_dir(cfg) / "config.json"
     if pre_info is None and pre is not None and info_path.exists():  # resumed: keep the record
@@ -275,7 +267,9 @@ def train(cfg, verbose=1, strategy="default"):
                     {"config": cfg.to_dict(), "deviations": deviations(cfg), "strategy": strategy,
                      **({"pretrain": pre_info} if pre_info else {}), **runs.provenance()})
     callback = RunCallback(cfg, rdir, rows, elapsed)
-    callbacks = [callback] + ([EpsRamp(cfg)] if cfg.eps_ramp_steps else [])
+    # The curve is written before the checkpoint each epoch (curve.StepCurve says why).
+    callbacks = ([curve.StepCurve(cfg, test_data, start_step)] if cfg.curve_every else []) + [
+        callback] + ([EpsRamp(cfg)] if cfg.eps_ramp_steps else [])
     if start_epoch < cfg.epochs:
         if start_epoch:
             print(f"[{cfg.preset}] resuming {rdir} from epoch {start_epoch}")

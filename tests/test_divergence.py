@@ -99,6 +99,6 @@ def test_a_dead_network_warns_once(fake_data, monkeypatch, capsys):
 def test_a_learning_network_does_not_warn(fake_data, capsys):
     cfg = tiny("vanilla", n_train=320, epochs=1)
     training.train(cfg, verbose=0)
-    acc = float(training.read_history(runs.results_dir(cfg) / "history.csv")[0]["accuracy"])
+    acc = float(runs.read_csv(runs.results_dir(cfg) / "history.csv")[0]["accuracy"])
     assert acc > training.CHANCE_MARGIN / 10  # the premise: it learned in its first epoch
     assert warnings_of(capsys.readouterr().err) == []
