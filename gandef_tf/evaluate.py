@@ -147,6 +147,11 @@ def descriptions(cfg, predictions):
     return {n: spec_for(cfg, n).describe() for n in names(predictions) if n != "original"}
 
 
+def attack_steps(cfg, predictions):
+    """{attack: iterations}, so that the masking check orders attacks by their steps."""
+    return {n: spec_for(cfg, n).nb_iter for n in names(predictions) if n != "original"}
+
+
 def _evaluated_on(predictions):
     """results.json's `subset`: the attacks run on a subset of the test examples, how many."""
     sub = {n: int(len(predictions[f"idx_{n}"])) for n in names(predictions)
@@ -176,7 +181,8 @@ def results_dict(cfg, predictions, train_seconds, eval_seconds, old=None, extra=
            "standard_error": standard_errors(predictions),
            "train_seconds": round(train_seconds, 1), "eval_seconds": round(eval_seconds, 1),
            "deviations": deviations(cfg), "config": cfg.to_dict(), **runs.provenance(),
-           "robustness": robustness(predictions, descriptions(cfg, predictions), threshold)}
+           "robustness": robustness(predictions, descriptions(cfg, predictions), threshold,
+                                    steps=attack_steps(cfg, predictions))}
     if sub := _evaluated_on(predictions):
         res["subset"] = sub
     if kept := _chosen(predictions):

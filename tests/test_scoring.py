@@ -47,6 +47,21 @@ def test_masking_flags_a_stronger_attack_that_does_worse_beyond_noise():
     assert scoring.masking_flags(_pair(100, 82, 80), desc) == []
 
 
+def test_masking_pairs_follow_the_steps_of_the_datasets_attacks():
+    """CIFAR-10's PGD-1 (7 steps) is no stronger than its BIM (10 steps of the same size):
+    PGD-1 above BIM is no flag there, while PGD-2 (20 steps) above BIM still is."""
+    n, labels = 100, np.zeros(100, np.int32)
+    mk = lambda r: np.where(np.arange(n) < r, 0, 1).astype(np.int32)
+    pred = {"labels": labels, "pred_bim": mk(70), "pred_pgd1": mk(90), "pred_pgd2": mk(60)}
+    mnist = {"bim": 10, "pgd1": 40, "pgd2": 80}
+    cifar = {"bim": 10, "pgd1": 7, "pgd2": 20}
+    assert [f.split(" ")[0] for f in scoring.masking_flags(pred, steps=mnist)] == ["pgd1"]
+    assert scoring.masking_flags(pred, steps=cifar) == []
+    pred["pred_pgd2"] = mk(85)
+    assert [f.split(" ")[:3] for f in scoring.masking_flags(pred, steps=cifar)] == [
+        ["pgd2", "85.0%", ">"]]
+
+
 def test_adaptive_pairs_on_the_classifier_and_on_comb():
     n = 100
     labels = np.zeros(n, np.int32)
