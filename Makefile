@@ -152,7 +152,8 @@ PROBE_STEPS ?= 200
 .PHONY: probe
 probe:
 	$(PYTHON) -m experiments.probe --paper_check --preset=$(PRESET) --steps=$(PROBE_STEPS) \
-	  --datasets=$(call join_commas,$(DATASET_LIST)) --out=figures/$(PRESET)/probe.json
+	  --datasets=$(call join_commas,$(if $(filter all,$(DATASETS)),mnist cifar10,$(DATASETS))) \
+	  --out=figures/$(PRESET)/probe.json
 
 # For a session lent a GPU (at most 8 minutes): bfloat16/float32 rows on the device, 100
 # paper-preset training steps per method and dataset, projected paper-run times.

@@ -186,6 +186,9 @@ def paper_check(preset, steps, datasets, methods):
 
 def main(argv):
     if FLAGS.paper_check:
+        bad = [d for d in FLAGS.datasets if d not in DATASETS]
+        if bad or not FLAGS.datasets:
+            raise GandefError(f"--datasets must name some of {DATASETS}, got {FLAGS.datasets}")
         res = paper_check(FLAGS.preset, FLAGS.steps, FLAGS.datasets, FLAGS.methods)
         runs.write_json(FLAGS.out or f"figures/{FLAGS.preset}/probe.json", res)
         return

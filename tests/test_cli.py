@@ -218,3 +218,24 @@ def test_cli_unreadable_data_file(cli_runs):
     lines = err.splitlines()  # raw, with a fresh HOME: no TensorFlow or Matplotlib notice
     assert code == 2 and len(lines) == 1, err
     assert lines[0].startswith("error: ") and str(base / "data" / "mnist.npz") in lines[0]
+
+
+@pytest.mark.parametrize("datasets,want", [(None, "--datasets=mnist,cifar10"),
+                                           ("mnist", "--datasets=mnist")])
+def test_make_probe_names_its_datasets(datasets, want):
+    """`make probe` once passed an empty --datasets (an undefined make variable)."""
+    args = ["make", "-n", "probe", "PRESET=paper"] + ([f"DATASETS={datasets}"] if datasets else [])
+    out = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert want + " " in out.replace("\\\n", " ")
+
+
+def test_probe_refuses_an_empty_dataset_list():
+    # as a user runs it: conftest's TF_CPP_MIN_LOG_LEVEL=2 would let TensorFlow's cuInit
+    # line through, which experiments.tf_log keeps off a user's command line
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    p = subprocess.run([sys.executable, "-m", "experiments.probe", "--paper_check",
+                        "--preset=paper", "--datasets="], cwd=REPO, capture_output=True,
+                       text=True, timeout=120, env=env)
+    assert p.returncode != 0
+    assert p.stderr.strip().splitlines() == [
+        "error: --datasets must name some of ('mnist', 'cifar10'), got []"]
