@@ -185,6 +185,16 @@ def paper_check(preset, steps, datasets, methods):
     return {"probe": result, **runs.provenance()}
 
 
+def merge(old, new, datasets):
+    """probe.json after probing `datasets`: new's entries for them, old's for the others
+    (CIFAR-10's probes take half an hour, so datasets may be probed one at a time), and
+    each dataset's commit, date and device under provenance_by_dataset."""
+    out = dict(new, probe={**old.get("probe", {}), **new["probe"]})
+    out["provenance_by_dataset"] = {**old.get("provenance_by_dataset", {}), **{
+        d: {k: new[k] for k in ("commit", "date", "device")} for d in datasets}}
+    return out
+
+
 def main(argv):
     if FLAGS.paper_check:
         bad = [d for d in FLAGS.datasets if d not in DATASETS]
@@ -192,12 +202,8 @@ def main(argv):
             raise GandefError(f"--datasets must name some of {DATASETS}, got {FLAGS.datasets}")
         res = paper_check(FLAGS.preset, FLAGS.steps, FLAGS.datasets, FLAGS.methods)
         path = Path(FLAGS.out or f"figures/{FLAGS.preset}/probe.json")
-        # one dataset at a time (CIFAR-10's probes take half an hour): keep the others'
-        old = runs.read_json(path) if path.exists() else {}
-        res["probe"] = {**old.get("probe", {}), **res["probe"]}
-        res["provenance_by_dataset"] = {**old.get("provenance_by_dataset", {}), **{
-            d: {k: res[k] for k in ("commit", "date", "device")} for d in FLAGS.datasets}}
-        runs.write_json(path, res)
+        runs.write_json(path, merge(runs.read_json(path) if path.exists() else {}, res,
+                                    FLAGS.datasets))
         return
     cli.set_threads(FLAGS.threads)
     overrides = parse_overrides(FLAGS.set)

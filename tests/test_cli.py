@@ -239,3 +239,17 @@ def test_probe_refuses_an_empty_dataset_list():
     assert p.returncode != 0
     assert p.stderr.strip().splitlines() == [
         "error: --datasets must name some of ('mnist', 'cifar10'), got []"]
+
+
+def test_probe_json_keeps_the_datasets_not_probed_again():
+    from experiments import probe
+
+    prov = lambda c: {"commit": c, "date": "d" + c, "device": "CPU"}
+    old = {"probe": {"mnist": {"vanilla": 1}, "cifar10": {"vanilla": 2}}, **prov("a"),
+           "provenance_by_dataset": {"mnist": prov("a"), "cifar10": prov("a")}}
+    out = probe.merge(old, {"probe": {"cifar10": {"vanilla": 3}}, **prov("b")}, ["cifar10"])
+    assert out["probe"] == {"mnist": {"vanilla": 1}, "cifar10": {"vanilla": 3}}
+    assert out["provenance_by_dataset"] == {"mnist": prov("a"), "cifar10": prov("b")}
+    assert out["commit"] == "b"
+    assert probe.merge({}, {"probe": {"mnist": {}}, **prov("c")}, ["mnist"])[
+        "provenance_by_dataset"] == {"mnist": prov("c")}
