@@ -19,6 +19,7 @@ original test images): it says whether a paper config learns at all, nothing mor
 
 import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 
@@ -177,9 +178,12 @@ def paper_check(preset, steps, datasets, methods):
             hist = trainer.fit(ds.repeat(), steps_per_epoch=1, epochs=steps, verbose=0).history
             clf = float32_copy(trainer.classifier)
             acc = float(np.mean(clf.predict(x_te, verbose=0).argmax(1) == y_te))
+            # a diverged loss is null (NaN is not JSON), with diverged: true
+            loss = lambda v: float(v) if math.isfinite(float(v)) else None
             result.setdefault(dataset, {})[method] = {
-                "steps": steps, "first_loss": float(hist["loss"][0]),
-                "last_loss": float(hist["loss"][-1]), "test_accuracy": acc,
+                "steps": steps, "first_loss": loss(hist["loss"][0]),
+                "last_loss": loss(hist["loss"][-1]), "test_accuracy": acc,
+                "diverged": not all(math.isfinite(float(v)) for v in hist["loss"]),
                 "precision": cfg.precision}
             print(dataset, method, result[dataset][method], flush=True)
     return {"probe": result, **runs.provenance()}
