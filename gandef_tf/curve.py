@@ -12,9 +12,6 @@ are chosen on the validation split), and the classifier is called with training=
 so recording draws no random numbers and leaves training exactly as it would be without.
 """
 
-import csv
-import io
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -66,8 +63,4 @@ class StepCurve(keras.callbacks.Callback):
                               "epoch": self.epoch + 1, "test_accuracy": f"{hits / self.n:.6g}"})
 
     def on_epoch_end(self, epoch, logs=None):
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, FIELDS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(self.rows)
-        runs.atomic_write(self.path, buf.getvalue())
+        runs.write_csv(self.path, FIELDS, self.rows)

@@ -79,6 +79,15 @@ def read_csv(path):
         return []
 
 
+def write_csv(path, fields, rows):
+    """rows (dicts) as a results CSV, atomically; the reader is read_csv."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fields, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write(path, buf.getvalue())
+
+
 def read_json(path):
     try:
         return json.loads(Path(path).read_text())

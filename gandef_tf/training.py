@@ -9,9 +9,7 @@ that stopped mid-way resumes from its last finished epoch; divergence (a NaN/Inf
 weights) stops training with an error and keeps the last good checkpoint.
 """
 
-import csv
 import dataclasses
-import io
 import math
 import sys
 import time
@@ -182,11 +180,7 @@ def _fmt(v):
 
 
 def write_history(cfg, rows):
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, HISTORY_FIELDS, lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    runs.atomic_write(runs.results_dir(cfg) / "history.csv", buf.getvalue())
+    runs.write_csv(runs.results_dir(cfg) / "history.csv", HISTORY_FIELDS, rows)
 
 
 def load_finished(cfg):
