@@ -62,8 +62,10 @@ def variant(preset, dataset, gamma, seed=0, form=None, **overrides):
         raise GandefError(f"unknown GanDef loss form {form!r}; choose from {GANDEF_LOSSES}")
     tag = "" if (gamma, form) == (base.gamma, base.gandef_loss) else (
         f"gamma{gamma:g}" + ("" if form == base.gandef_loss else f"_{form}"))
-    return get_config(preset, dataset, "gandef", seed, gamma=gamma, tag=tag, gandef_loss=form,
-                      eval_attacks=SWEEP_ATTACKS, **overrides)
+    cfg = get_config(preset, dataset, "gandef", seed, gamma=gamma, tag=tag, gandef_loss=form,
+                     eval_attacks=SWEEP_ATTACKS, **overrides)
+    # A saved point keeps its precision, as any run does (cli.keep_stored_precision).
+    return cfg if overrides.get("precision") else cli.keep_stored_precision(cfg)
 
 
 def sweep(preset, dataset, gammas, seeds, verbose=1, allow_train=False, forms=None,

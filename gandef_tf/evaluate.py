@@ -25,8 +25,8 @@ from gandef_tf.attacks import make_attack, spec_for
 from gandef_tf.config import ADAPTIVE_ATTACKS, SUBSET_ATTACKS, deviations
 # comb_correct, load_predictions and score live in scoring.py (no TensorFlow there, for
 # the renderers); they stay importable from here.
-from gandef_tf.scoring import (comb_correct, load_predictions, names, robustness, score,
-                               standard_errors)
+from gandef_tf.scoring import (VERSION, comb_correct, load_predictions, names, robustness,
+                               score, standard_errors)
 from gandef_tf.training import get_strategy, load_data, train
 
 # pgd_adaptive's betas: every one is a candidate per example (adaptive.CANDIDATE_RULE).
@@ -181,6 +181,7 @@ def results_dict(cfg, predictions, train_seconds, eval_seconds, old=None, extra=
            "standard_error": standard_errors(predictions),
            "train_seconds": round(train_seconds, 1), "eval_seconds": round(eval_seconds, 1),
            "deviations": deviations(cfg), "config": cfg.to_dict(), **runs.provenance(),
+           "scoring_version": VERSION,
            "robustness": robustness(predictions, descriptions(cfg, predictions), threshold,
                                     steps=attack_steps(cfg, predictions))}
     if sub := _evaluated_on(predictions):
@@ -190,12 +191,23 @@ def results_dict(cfg, predictions, train_seconds, eval_seconds, old=None, extra=
     if cfg.tag:
         res["tag"] = cfg.tag
     if old:
-        res.update({k: old[k] for k in PROVENANCE_KEYS + ("adaptive", "extensions") if k in old})
+        res.update({k: old[k] for k in PROVENANCE_KEYS + ("adaptive", "extensions", "rescored")
+                    if k in old})
     res.update(extra or {})
     if comb is not None:
         res["comb"] = {"threshold": cfg.threshold, "accuracy": comb,
                        "standard_error": standard_errors(predictions, cfg.threshold)}
     return res
+
+
+def rescore_record(old, cfg):
+    """What a re-scoring changed (the scoring version, the threshold), when and at what
+    commit; the run's own provenance stays that of its predictions."""
+    rec = {"scoring_version": [old.get("scoring_version", 1), VERSION]}
+    tau = old.get("comb", {}).get("threshold")
+    if tau is not None and tau != cfg.threshold:
+        rec["threshold"] = [tau, cfg.threshold]
+    return {**rec, **{k: v for k, v in runs.provenance().items() if k in ("commit", "date")}}
 
 
 def _models(cfg, st, verbose, strategy, allow_train):
@@ -229,6 +241,8 @@ def evaluate(cfg, verbose=1, strategy="default", allow_train=False):
         if st.work == "retrain":  # a new model: no old prediction belongs to it
             old, saved, missing = None, {}, ["original", *cfg.eval_attacks]
     extra, seconds = {}, 0.0
+    if st.work == "rescore" and old:
+        extra["rescored"] = (old or {}).get("rescored", []) + [rescore_record(old, cfg)]
     if missing:
         _, (x_test, y_test) = load_data(cfg)
         if saved and not np.array_equal(saved["labels"], y_test):

@@ -19,6 +19,7 @@ import numpy as np
 
 from gandef_tf import GandefError, runs
 from gandef_tf.config import EVAL_ONLY_FIELDS, Config, get_config
+from gandef_tf.scoring import VERSION
 
 
 @dataclasses.dataclass
@@ -64,11 +65,11 @@ class Status:
 
 
 def up_to_date(old, cfg):
-    """results.json scored at cfg's threshold, with the robustness block."""
+    """results.json scored at cfg's threshold by this version of scoring.py's rules."""
     if old is None:
         return False
     same_tau = old.get("comb", {}).get("threshold", cfg.threshold) == cfg.threshold
-    return same_tau and "robustness" in old
+    return same_tau and "robustness" in old and old.get("scoring_version", 1) == VERSION
 
 
 def saved_attacks(path):

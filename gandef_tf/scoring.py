@@ -18,6 +18,11 @@ import numpy as np
 
 from gandef_tf import GandefError
 
+# results.json records the version of the rules below that scored it; a run scored by an
+# older one is re-scored from its predictions.npz (plan: work "rescore", no model needed).
+# 1: masking pairs in a fixed order; 2: pairs ordered by the attacks' steps, PGD-2 vs BIM.
+VERSION = 2
+
 # (stronger, weaker): the stronger has more steps, restarts or a margin loss, so a model
 # more accurate under it than under the weaker is suspect of gradient masking. A pair
 # whose "stronger" attack takes fewer steps in a dataset's registry is no such pair there

@@ -221,3 +221,18 @@ def test_gamma_sweep_runs_each_loss_form_and_draws_both():
         [(base.gandef_loss, "80.00"), (other, "60.00")])
     only = gamma_sweep.render("quick", "mnist", "2", "0", forms=[base.gandef_loss])
     assert [r["form"] for r in read_csv(only["csv"])] == [base.gandef_loss]
+
+
+def test_gamma_sweep_point_keeps_the_precision_it_was_made_in(monkeypatch):
+    """A point saved in float32 is re-scored as that run on a host that would default to
+    bfloat16, not refused as 'another config' (as every run keeps its stored precision)."""
+    from experiments import gamma_sweep
+    from gandef_tf import config
+
+    monkeypatch.setattr(config, "default_precision", lambda: "mixed_bfloat16")
+    assert gamma_sweep.variant("quick", "mnist", 0.0, 0).precision == "mixed_bfloat16"
+    runs.prepare(gamma_sweep.variant("quick", "mnist", 0.0, 0, precision="float32"))
+    assert gamma_sweep.variant("quick", "mnist", 0.0, 0).precision == "float32"
+    # an explicit precision is the caller's: runs.prepare refuses the mismatch itself
+    kept = gamma_sweep.variant("quick", "mnist", 0.0, 0, precision="mixed_bfloat16")
+    assert kept.precision == "mixed_bfloat16"

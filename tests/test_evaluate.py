@@ -191,6 +191,7 @@ def test_rescoring_with_another_threshold_reuses_predictions(smoke_gandef, monke
     assert res2["comb"]["accuracy"] == pytest.approx(comb)
     assert res2["accuracy"] == pytest.approx(res["accuracy"])
     assert json.loads((resdir / "results.json").read_text())["comb"]["threshold"] == 0.3
+    assert [r["threshold"] for r in res2["rescored"]] == [[0.5, 0.3]]
 
 
 def test_finished_evaluation_is_reused(smoke_gandef, monkeypatch):

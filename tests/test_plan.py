@@ -13,6 +13,7 @@ from conftest import REPO, module_dirs
 from gandef_tf import GandefError, estimate, plan, runs, training
 from gandef_tf import evaluate as ev
 from gandef_tf.config import get_config
+from gandef_tf.scoring import VERSION
 
 pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True`:UserWarning")
 SMALL = dict(n_train=32, n_test=16, epochs=1, eval_attacks=("fgsm",), eval_batch_size=16)
@@ -71,6 +72,25 @@ def test_rescoring_needs_no_model(committed, no_work, isolated_dirs):
     runs.write_json(committed / "results.json", stored)
     assert plan.status(small()).work == "rescore"
     assert "robustness" in ev.evaluate(small(), verbose=0)
+    assert not isolated_dirs[0].exists()
+
+
+def test_results_of_an_older_scoring_are_rescored_without_a_model(committed, no_work,
+                                                                  isolated_dirs):
+    stored = json.loads((committed / "results.json").read_text())
+    assert stored["scoring_version"] == VERSION
+    fresh_robustness = json.loads(json.dumps(stored["robustness"]))
+    del stored["scoring_version"]  # as a results.json from before versions were recorded
+    stored["robustness"]["masking_flags"] = ["stale"]
+    runs.write_json(committed / "results.json", stored)
+    preds = (committed / "predictions.npz").read_bytes()
+    assert plan.status(small()).work == "rescore"
+    res = ev.evaluate(small(), verbose=0)
+    assert res["scoring_version"] == VERSION and res["robustness"] == fresh_robustness
+    assert [r["scoring_version"] for r in res["rescored"]] == [[1, VERSION]]
+    assert res["commit"] == stored["commit"] and res["date"] == stored["date"]
+    assert (committed / "predictions.npz").read_bytes() == preds
+    assert plan.status(small()).work == "none"
     assert not isolated_dirs[0].exists()
 
 
