@@ -52,11 +52,27 @@ def test_paper_values_follow_the_reference():
     assert paper_values("mnist", "logit_pairing")["alp_weight"] == 1.0
     p = paper_values("mnist", "pure_pgd")
     assert (p["optimizer"], p["lr"], p["batch_size"], p.get("weight_decay", 0.0)) == ("adam", 1e-4, 50, 0.0)
-    pc = paper_values("cifar10", "pure_pgd")
+    pc = paper_values("cifar10", "pure_pgd", published=True)
     assert (pc["optimizer"], pc["lr_values"], pc["lr_boundaries"], pc["weight_decay"]) == \
         ("sgd", (0.1, 0.01, 0.001), (40000, 60000), 2e-4)
     cfg = get_config("paper", "mnist", "gandef")
     assert (cfg.train_attack, cfg.threshold, cfg.disc_batch, cfg.n_train) == ("pgd1", 0.5, "fresh", None)
+
+
+@pytest.mark.parametrize("method", ["vanilla", "pure_pgd", "mix_pgd", "logit_pairing"])
+def test_paper_cifar10_baselines_train_with_the_authors_schedule_and_say_so(method):
+    """Madry's SGD lr 0.1 does not train allCNN (figures/paper/probe.json): the paper preset
+    runs GanDef's own CIFAR-10 schedule for every method, listed among the deviations."""
+    cfg = get_config("paper", "cifar10", method, precision="float32")
+    gandef = get_config("paper", "cifar10", "gandef", precision="float32")
+    shared = ("optimizer", "lr", "lr_boundaries", "lr_values", "weight_decay", "epochs",
+              "batch_size", "augment")
+    assert [getattr(cfg, f) for f in shared] == [getattr(gandef, f) for f in shared]
+    assert cfg.alp_weight == paper_values("cifar10", method, published=True).get("alp_weight", 1.0)
+    dev = deviations(cfg)
+    assert "optimizer='adam' (paper: 'sgd')" in dev and "lr=0.0001 (paper: 0.1)" in dev
+    assert "lr_values=() (paper: (0.1, 0.01, 0.001))" in dev
+    assert paper_values("mnist", method) == paper_values("mnist", method, published=True)
 
 
 def test_deviations_list_every_difference_from_the_paper():
