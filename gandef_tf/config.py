@@ -5,9 +5,10 @@
     print(cfg.epochs, deviations(cfg))
 
 `paper` holds the values of ../shared/REFERENCE.md (paper, then the authors' and the
-baselines' own code); `quick` is a CPU-affordable MNIST reproduction; `smoke` runs in
-seconds for tests. Every difference from `paper` is listed by `deviations()`, so no
-output can pass a reduced run off as the paper's scale.
+baselines' own code), except where those do not train at all (_FIXES); `quick` is the
+CPU-scale reproduction of both datasets; `smoke` runs in seconds for tests. Every
+difference from the published values is listed by `deviations()`, so no output can pass
+a reduced run off as the paper's scale.
 """
 
 import dataclasses

@@ -242,7 +242,7 @@ def evaluate(cfg, verbose=1, strategy="default", allow_train=False):
             old, saved, missing = None, {}, ["original", *cfg.eval_attacks]
     extra, seconds = {}, 0.0
     if st.work == "rescore" and old:
-        extra["rescored"] = (old or {}).get("rescored", []) + [rescore_record(old, cfg)]
+        extra["rescored"] = old.get("rescored", []) + [rescore_record(old, cfg)]
     if missing:
         _, (x_test, y_test) = load_data(cfg)
         if saved and not np.array_equal(saved["labels"], y_test):
