@@ -3,6 +3,7 @@
     python -m experiments.bench                 # writes figures/bench.json and bench.md
     python -m experiments.bench --out=figures/bench-gpu.json --steps=5
     python -m experiments.bench --only_pgd --intra_op=1 --sweep_batches=64,256,512
+    python -m experiments.bench --only_pgd --precision=bfloat16 --sweep_batches=256,512
 
 Measures (1) the float32 matmul rate, (2) PGD-1 throughput of our compiled attack against
 a direct eager call of CleverHans' projected_gradient_descent on the same LeNet and batch,
@@ -17,9 +18,11 @@ setting: thread pools are fixed per process; `--row` names a row, e.g. for two p
 timed side by side, one per core).
 """
 
+import contextlib
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import flags
@@ -81,38 +84,40 @@ def _images(dataset, n):
     return tf.random.uniform((n, *shape)), tf.random.uniform((n,), maxval=10, dtype=tf.int32)
 
 
+@contextlib.contextmanager
+def policy(precision):
+    """Models built inside compute in `precision` (variables, logits and losses stay
+    float32); float32 again afterwards."""
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def pgd1_rate(dataset, precision, batch, steps, iter_cap=None):
     """(examples/s, GFLOP/s) of the paper's PGD-1 on the dataset's network computed in
     `precision` (the attack's loss and the logits stay float32)."""
-    import keras
-
-    keras.mixed_precision.set_global_policy(precision)
-    try:
+    with policy(precision):
         model = build_classifier(dataset)
         spec = get_spec(dataset, "pgd1", iter_cap=iter_cap)
         x, y = _images(dataset, batch)
         attack = make_attack(model, spec)
         seconds = timed(lambda: attack(x, y), steps)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
     return batch / seconds, 2 * forward_flops(model) * spec.nb_iter * batch / seconds / 1e9
 
 
 def train_step_seconds(dataset, method, precision, batch, steps, **overrides):
     """Seconds of one paper-config train step of `method` on random data of `dataset`."""
-    import keras
-
     cfg = get_config("paper", dataset, method, batch_size=batch, precision=precision,
                      **overrides)
-    try:
+    with policy(precision):  # build_trainer sets it too; this restores float32 after
         trainer = build_trainer(cfg)
         x, y = _images(dataset, 2 * batch)
         data = (x[:batch], y[:batch])
         data = (data, (x[batch:], y[batch:])) if cfg.is_gandef else data
         step = tf.function(trainer.train_step)
         return timed(lambda: step(data)["loss"].numpy(), steps)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
 
 
 def bench_bfloat16(batch, steps, matmul_n=4096, iter_cap=None):
@@ -167,8 +172,9 @@ def bench_options(batch, steps, batches, base):
     return out
 
 
-def row_name(row, inter_op, intra_op, batch):
-    return row or f"inter{inter_op}_intra{intra_op}_batch{batch}"
+def row_name(row, inter_op, intra_op, batch, precision="float32"):
+    suffix = "" if precision == "float32" else "_bf16"
+    return row or f"inter{inter_op}_intra{intra_op}_batch{batch}{suffix}"
 
 
 def bench_training(batch, steps, attack):
@@ -209,17 +215,24 @@ def main(argv):
     # Thread pools are fixed when TensorFlow's runtime starts: before the first op.
     tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op)
     tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op)
-    res = {"matmul_gflops": matmul_gflops(FLAGS.steps)}
-    res.update(bench_pgd(FLAGS.batch, FLAGS.steps))
+    # --precision=bfloat16 (with --only_pgd): the same sweep with LeNet in bfloat16, its
+    # FLOP rate over the bfloat16 matmul rate.
+    precision = "mixed_bfloat16" if FLAGS.only_pgd and FLAGS.precision == "bfloat16" else "float32"
+    res = {"matmul_gflops": matmul_gflops(FLAGS.steps) if precision == "float32"
+           else matmul_rate(tf.bfloat16, FLAGS.steps)}
+    with policy(precision):
+        res.update(bench_pgd(FLAGS.batch, FLAGS.steps))
     res["pgd1_fraction_of_matmul_peak"] = res["pgd1_gflops"] / res["matmul_gflops"]
-    res.update(batch=FLAGS.batch, inter_op=FLAGS.inter_op, intra_op=FLAGS.intra_op)
+    res.update(batch=FLAGS.batch, inter_op=FLAGS.inter_op, intra_op=FLAGS.intra_op,
+               precision=precision)
     if FLAGS.only_pgd:
-        res.update(bench_options(FLAGS.batch, FLAGS.steps, FLAGS.sweep_batches,
-                                 res["pgd1_examples_per_s"]))
+        with policy(precision):
+            res.update(bench_options(FLAGS.batch, FLAGS.steps, FLAGS.sweep_batches,
+                                     res["pgd1_examples_per_s"]))
         res.update(runs.provenance())
         path = Path(FLAGS.sweep_out)
         rows = runs.read_json(path) if path.exists() else {}
-        rows[row_name(FLAGS.row, FLAGS.inter_op, FLAGS.intra_op, FLAGS.batch)] = res
+        rows[row_name(FLAGS.row, FLAGS.inter_op, FLAGS.intra_op, FLAGS.batch, precision)] = res
         runs.write_json(path, rows)
         print({k: round(v, 3) if isinstance(v, float) else v for k, v in res.items()})
         return
@@ -250,6 +263,8 @@ def define_flags():
     flags.DEFINE_bool("only_pgd", False, "Measure only the matmul rate and PGD-1 (fast sweeps).")
     flags.DEFINE_bool("bfloat16", True, "Also measure bfloat16 against float32 (bf16_* rows).")
     flags.DEFINE_list("sweep_batches", [], "With --only_pgd: batch sizes to time against --batch.")
+    flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"],
+                      "With --only_pgd: the precision LeNet's PGD-1 computes in.")
     flags.DEFINE_string("sweep_out", "figures/bench_sweep.json", "Where --only_pgd adds its row.")
     flags.DEFINE_string("row", "", "Name of --only_pgd's row (default inter<N>_intra<N>_batch<B>); "
                         "name them apart to keep rows of processes run side by side.")

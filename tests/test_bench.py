@@ -58,3 +58,27 @@ def test_gpu_check_writes_rows_and_projections_at_a_tiny_size(tmp_path):
             mix["steps"] * mix["seconds_per_step"] / 3600)
     assert res["training"]["cifar10"]["gandef"]["epochs"] == 350
     assert "projection" in res["note"] and res["device"]
+
+
+def test_bfloat16_sweep_row_is_measured_in_bfloat16(tmp_path):
+    """`--only_pgd --precision=bfloat16` (issue: bfloat16 on CPU, the sweeps): a row of its
+    own, LeNet's PGD-1 in bfloat16, its rate over the bfloat16 matmul rate."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = tmp_path / "sweep.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.bench", "--only_pgd", "--precision=bfloat16",
+         "--batch=4", "--steps=1", "--sweep_batches=8", f"--sweep_out={out}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (name, row), = json.loads(out.read_text()).items()
+    assert name == "inter0_intra0_batch4_bf16" and row["precision"] == "mixed_bfloat16"
+    assert row["pgd1_fraction_of_matmul_peak"] == pytest.approx(
+        row["pgd1_gflops"] / row["matmul_gflops"])
+    assert row["batch8_vs_batch4_ratio"] > 0 and row["xla_vs_default_ratio"] > 0
