@@ -67,7 +67,11 @@ def main(argv):
     spec = spec_for(cfg, FLAGS.attack)
     row = paired(*(correct_under_attack(m, spec, x, y, cfg.eval_batch_size, FLAGS.attack_seed)
                    for m in (clf32, clf16)))
-    row.update(attack=FLAGS.attack, run=str(runs.results_dir(cfg)), **runs.provenance())
+    # The checkpoint, not results/: a model retrained on this host to measure this need not
+    # be the one whose results are committed (the committed run's precision may differ).
+    row.update(attack=FLAGS.attack, run=str(runs.results_dir(cfg)),
+               checkpoint=str(runs.run_dir(cfg)), trained_precision=cfg.precision,
+               **runs.provenance())
     path = report.figures_dir(cfg.preset) / "precision_check.json"
     rows = runs.read_json(path) if path.exists() else {}
     rows[f"{cfg.dataset}/{cfg.method}/seed{cfg.seed}/{FLAGS.attack}"] = row
