@@ -160,19 +160,21 @@ def test_tagged_runs_have_their_own_folders_and_a_deviation():
 def test_gamma_sweep_renderer_on_synthetic_results():
     from experiments import gamma_sweep
 
-    # the quick preset's own gamma (0.5) is the normal gandef run; gamma 4: missing
-    for g, seed, acc in ((0.0, 0, 0.70), (0.0, 1, 0.74), (0.5, 0, 0.80)):
+    # the quick preset's own gamma is the normal gandef run; gamma 4: missing
+    own = get_config("quick", "mnist", "gandef").gamma
+    assert 0 < own < 4
+    for g, seed, acc in ((0.0, 0, 0.70), (0.0, 1, 0.74), (own, 0, 0.80)):
         cfg = gamma_sweep.variant("quick", "mnist", g, seed)
-        assert cfg.tag == ("" if g == 0.5 else "gamma0") and cfg.gamma == g
+        assert cfg.tag == ("" if g == own else "gamma0") and cfg.gamma == g
         runs.write_json(runs.results_dir(cfg) / "results.json", {
             "preset": "quick", "dataset": "mnist", "method": "gandef", "seed": seed,
             "accuracy": {"original": 0.98, "pgd1": acc},
             "comb": {"threshold": 0.5, "accuracy": {"original": 0.95, "pgd1": acc + 0.1}},
             "commit": "abc", "date": "2026-01-01T00:00:00+00:00"})
-    paths = gamma_sweep.render("quick", "mnist", "4,0,0.5", "0,1")
+    paths = gamma_sweep.render("quick", "mnist", f"4,0,{own:g}", "0,1")
     rows = read_csv(paths["csv"])
     assert [(r["gamma"], r["run"], r["n_seeds"]) for r in rows] == [
-        ("0", "gandef-gamma0", "2"), ("0.5", "gandef", "1"), ("4", "gandef-gamma4", "0")]
+        ("0", "gandef-gamma0", "2"), (f"{own:g}", "gandef", "1"), ("4", "gandef-gamma4", "0")]
     assert (rows[0]["accuracy_pgd1"], rows[0]["comb_pgd1"]) == ("72.00", "82.00")
     assert rows[2]["accuracy_original"] == "missing"
     pts = json.loads(paths["json"].read_text())["points"]
