@@ -161,7 +161,7 @@ def run_probe(cfg, steps, points, score_n, overrides, out):
 
     # One fit over one iterator: the stream goes on across scoring points.
     trainer.fit(train_ds.repeat(), steps_per_epoch=per_point, epochs=points, verbose=0,
-                callbacks=[Score()])
+                callbacks=[Score()] + training.schedule_callbacks(cfg))
 
 
 def paper_check(preset, steps, datasets, methods):
@@ -175,7 +175,8 @@ def paper_check(preset, steps, datasets, methods):
             trainer = start_trainer(dataclasses.replace(cfg, pretrain_epochs=0))
             (x, y), (x_te, y_te) = training.load_data(dataclasses.replace(cfg, n_test=500))
             ds = training.make_datasets(cfg, (x, y), (x_te, y_te))[0]
-            hist = trainer.fit(ds.repeat(), steps_per_epoch=1, epochs=steps, verbose=0).history
+            hist = trainer.fit(ds.repeat(), steps_per_epoch=1, epochs=steps, verbose=0,
+                               callbacks=training.schedule_callbacks(cfg)).history
             clf = float32_copy(trainer.classifier)
             acc = float(np.mean(clf.predict(x_te, verbose=0).argmax(1) == y_te))
             # a diverged loss is null (NaN is not JSON), with diverged: true

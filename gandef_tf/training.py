@@ -112,6 +112,12 @@ class EpsRamp(keras.callbacks.Callback):
             self.model.make_train_function(force=True)
 
 
+def schedule_callbacks(cfg):
+    """The callbacks that are part of cfg's training itself (not its bookkeeping); runs and
+    probes both use them, so that a probe trains as its run would."""
+    return [EpsRamp(cfg)] if cfg.eps_ramp_steps else []
+
+
 class RunCallback(keras.callbacks.Callback):
     """Per epoch: history row, checkpoint, atomically. Divergence (a non-finite loss, or
     non-finite weights after a step) stops before saving; an epoch at chance warns."""
@@ -263,7 +269,7 @@ def train(cfg, verbose=1, strategy="default"):
     callback = RunCallback(cfg, rdir, rows, elapsed)
     # The curve is written before the checkpoint each epoch (curve.StepCurve says why).
     callbacks = ([curve.StepCurve(cfg, test_data, start_step)] if cfg.curve_every else []) + [
-        callback] + ([EpsRamp(cfg)] if cfg.eps_ramp_steps else [])
+        callback] + schedule_callbacks(cfg)
     if start_epoch < cfg.epochs:
         if start_epoch:
             print(f"[{cfg.preset}] resuming {rdir} from epoch {start_epoch}")

@@ -197,3 +197,20 @@ def test_a_tuning_probe_appends_one_scored_line_per_point(monkeypatch, tmp_path)
         assert r["score_n"] == 16 and r["overrides"] == {"n_val": 32}
         assert 0 <= v["original"] <= 1 and 0 <= v["pgd1"] <= 1 and 0 <= v["comb_pgd1"] <= 1
         assert len(v["d_logit_pct_original"]) == 3 and "d_loss" in v and r["commit"]
+
+
+def test_a_probe_ramps_the_training_eps_as_its_run_does(monkeypatch, tmp_path):
+    """A probe of a config with eps_ramp_steps trains with the ramp (it once did not, and
+    its record claimed the ramp all the same)."""
+    from experiments import probe
+    from gandef_tf.attacks import spec_for
+
+    data = synthetic_mnist(96, 0)
+    monkeypatch.setattr(training.data, "load", lambda *a, **k: (data, synthetic_mnist(16, 1)))
+    made, start = [], probe.start_trainer
+    monkeypatch.setattr(probe, "start_trainer", lambda cfg: made.append(start(cfg)) or made[-1])
+    cfg = get_config("smoke", "mnist", "pure_pgd", n_val=32, batch_size=16, eps_ramp_steps=8)
+    probe.run_probe(cfg, steps=2, points=1, score_n=16, overrides={}, out=tmp_path / "p.jsonl")
+    # the second step (optimizer iteration 1 of 8, in 10 stages) attacks at stage 2 of 10
+    full = spec_for(cfg, cfg.train_attack)
+    assert made[0].attack_spec.eps == pytest.approx(0.2 * full.eps) and full.eps > 0
