@@ -28,7 +28,7 @@ CHECKS = {
     "evaluate": "python -m experiments.evaluate --preset=quick --dataset=mnist --method=gandef",
     "priced_make": "make results PRESET=paper DATASETS=mnist SEEDS=0",
     "priced_cli": "python -m experiments.evaluate --preset=paper --dataset=cifar10 --method=gandef",
-    "retrain": f"python -m experiments.evaluate --method=gandef_v1 --seed=0 {ALL_SIX}",
+    "retrain": f"python -m experiments.evaluate --method=pure_pgd --seed=0 {ALL_SIX}",
 }
 
 
@@ -136,7 +136,7 @@ def test_readme_main_job_and_evaluate_touch_nothing(first, clone):
                      "over the 30-minute limit", "TRAIN=1"]),
     ("priced_cli", ["would train and evaluate 1 paper run(s) (cifar10/gandef/seed0)", "days",
                     "add --train"]),
-    ("retrain", ["results/quick/mnist/gandef_v1/seed0 lacks pgd_adaptive, cw_merged",
+    ("retrain", ["results/quick/mnist/pure_pgd/seed0 lacks pgd_adaptive, cw_merged",
                  "replaces the committed results", f"--seed=0 {ALL_SIX} --train"]),
 ])
 def test_refusals_are_one_priced_line(name, words, first, clone):
