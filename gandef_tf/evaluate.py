@@ -45,14 +45,15 @@ def subset(cfg, n):
 
 
 def predict(classifier, discriminator, x, y, cfg, attacks=None, verbose=1, strategy=None,
-            beta=None):
+            beta=None, on_attack=None):
     """{'labels', 'pred_<a>', 'disc_<a>'} for each name in attacks ('original' included
     when named; default: 'original' and cfg.eval_attacks). SUBSET_ATTACKS run on
     subset(cfg, len(x)) and, when that is not every example, add 'idx_<a>' (its indices).
     The adaptive attacks add 'cand_<a>', the index of the candidate kept per example, into
     'candidates_<a>', their names (adaptive.CANDIDATE_RULE); PGD-2's own examples are one,
     taken from this call or from the run's saved predictions. `beta` restricts
-    pgd_adaptive to one beta. A tf.distribute strategy splits each batch across replicas."""
+    pgd_adaptive to one beta. A tf.distribute strategy splits each batch across replicas.
+    on_attack(done), when given, is called with the arrays so far after each attack."""
     names_ = ["original", *cfg.eval_attacks] if attacks is None else list(attacks)
     autoattack.require(names_)  # before any attack: a missing ART is one error line
     done = {"labels": np.asarray(y, np.int32)}
@@ -72,6 +73,8 @@ def predict(classifier, discriminator, x, y, cfg, attacks=None, verbose=1, strat
             got = _outcomes(classifier, discriminator, xs, ys, cfg, attack, verbose)
         got.update({"idx": idx.astype(np.int32)} if len(idx) < len(x) else {})
         done.update({f"{k}_{name}": v for k, v in got.items()})
+        if on_attack:
+            on_attack(done)
     # in the order asked for, which names() reports
     return {"labels": done["labels"], **{f"{a}_{n}": done[f"{a}_{n}"] for n in names_
                                          for a in ARRAYS if f"{a}_{n}" in done}}
@@ -224,9 +227,10 @@ def evaluate(cfg, verbose=1, strategy="default", allow_train=False):
     left as they are, with or without its model; re-scored from its predictions when only
     the threshold changed; extended with the attacks of cfg.eval_attacks it lacks (the
     finished attacks' predictions are kept as they are), loading its model, or training
-    one when none exists. Retraining over saved results, or work estimated above
-    estimate.LIMIT_S, is refused with one line unless allow_train (the CLI's --train);
-    a retrained run is evaluated afresh on every attack."""
+    one when none exists. Each finished attack is saved at once, so an interrupted
+    evaluation resumes with the attacks it lacks. Retraining over saved results, or work
+    estimated above estimate.LIMIT_S, is refused with one line unless allow_train (the
+    CLI's --train); a retrained run is evaluated afresh on every attack."""
     rdir_results = runs.results_dir(cfg)
     res_path, pred_path = rdir_results / "results.json", rdir_results / "predictions.npz"
     st = plan.status(cfg)
@@ -240,7 +244,7 @@ def evaluate(cfg, verbose=1, strategy="default", allow_train=False):
                                                            allow_train)
         if st.work == "retrain":  # a new model: no old prediction belongs to it
             old, saved, missing = None, {}, ["original", *cfg.eval_attacks]
-    extra, seconds = {}, 0.0
+    extra = {}
     if st.work == "rescore" and old:
         extra["rescored"] = old.get("rescored", []) + [rescore_record(old, cfg)]
     if missing:
@@ -254,16 +258,26 @@ def evaluate(cfg, verbose=1, strategy="default", allow_train=False):
             extra["adaptive"] = search_beta(classifier, discriminator, x_test, y_test, cfg,
                                             strategy=dist, verbose=verbose)
             beta = extra["adaptive"]["beta"]
+        finished = saved
+
+        def save(new):  # after each attack: an interrupted evaluation resumes after it
+            merged = {**finished, **{k: v for k, v in new.items() if k not in finished}}
+            ext = {}
+            if finished:  # the finished attacks stay exactly as they were
+                ext["extensions"] = (old or {}).get("extensions", []) + [{
+                    "attacks": [n for n in missing if f"pred_{n}" in new],
+                    "eval_seconds": round(time.time() - start, 1),
+                    **{k: v for k, v in runs.provenance().items() if k in PROVENANCE_KEYS}}]
+            runs.save_npz(pred_path, **merged)
+            res = results_dict(cfg, merged, train_seconds, (old or {}).get(
+                "eval_seconds", 0.0) + time.time() - start, old, {**extra, **ext})
+            runs.write_json(res_path, res)
+            return res
+
         new = predict(classifier, discriminator, x_test, y_test, cfg, missing, verbose, dist,
-                      beta)
-        seconds = time.time() - start
-        if saved:  # the finished attacks stay exactly as they were
-            extra["extensions"] = (old or {}).get("extensions", []) + [{
-                "attacks": missing, "eval_seconds": round(seconds, 1),
-                **{k: v for k, v in runs.provenance().items() if k in PROVENANCE_KEYS}}]
-        saved = {**saved, **{k: v for k, v in new.items() if k not in saved}}
-        runs.save_npz(pred_path, **saved)
-    eval_seconds = (old or {}).get("eval_seconds", 0.0) + seconds
-    res = results_dict(cfg, saved, train_seconds, eval_seconds, old, extra)
+                      beta, on_attack=save)
+        return save(new)
+    res = results_dict(cfg, saved, train_seconds, (old or {}).get("eval_seconds", 0.0), old,
+                       extra)
     runs.write_json(res_path, res)
     return res
