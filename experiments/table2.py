@@ -14,7 +14,8 @@ Beyond the paper, the rows "Adaptive PGD", "C&W merged", "APGD-CE", "APGD-DLR" a
 "Worst case" (per example, over every attack a run was evaluated with) follow the paper's
 (their paper and difference cells are empty; a row run on a seeded subset of the test
 images says how many, with its standard error), and table2.md / table2.json list the
-gradient-masking flags of every run.
+gradient-masking flags of every run and, per defense, the fall from PGD-2 to the worst
+case on the same images (read from predictions.npz).
 """
 
 from collections import defaultdict
@@ -24,7 +25,7 @@ import numpy as np
 from absl import flags
 
 from experiments import cli
-from gandef_tf import report, runs
+from gandef_tf import report, runs, scoring
 from gandef_tf.report import COLUMN_NAMES, COLUMNS, DATASET_NAMES, EXAMPLE_NAMES, fmt
 
 FLAGS = flags.FLAGS
@@ -112,6 +113,47 @@ def robustness_markdown(loaded, datasets):
     return out
 
 
+def fall_rows(preset, loaded, datasets):
+    """{dataset: {column: row}}: PGD-2 and the worst case over every attack on the same
+    images, from each run's predictions.npz, in %, mean over the seeds found."""
+    out = {}
+    for d in datasets:
+        for c in COLUMNS:
+            per = []
+            for s, r in sorted(report.column_runs(loaded, d, c).items()):
+                path = report.run_path(preset, d, r["method"], s, "predictions.npz")
+                if path.exists() and (c != "gandef_comb" or "comb" in r):
+                    tau = r["comb"]["threshold"] if c == "gandef_comb" else None
+                    per.append(scoring.fall_to_worst_case(scoring.load_predictions(path), tau))
+            per = [f for f in per if f]
+            if per:
+                mean = {k: report.aggregate([100 * f[k] for f in per])[0]
+                        for k in ("pgd2", "worst_case")}
+                out.setdefault(d, {})[c] = {
+                    **mean, "fall": mean["worst_case"] - mean["pgd2"], "seeds": len(per),
+                    **{k: sorted({f[k] for f in per}) for k in ("attacks", "examples")},
+                    "strongest": sorted({n for f in per for n in f["strongest"]},
+                                        key=report.TABLE_ROWS.index)}
+    return out
+
+
+def fall_markdown(falls):
+    out = ["", "## Beyond the paper: from PGD-2 to the worst case", "",
+           "PGD-2 (the paper's strongest attack) and the worst case over every attack a run "
+           "was evaluated with, both on the same images (the seeded subset once the costly "
+           "attacks ran on one), the fall between them, and the strongest single attack "
+           "there (ties and every seed's included); %, mean over the seeds found.", "",
+           "| dataset | defense | seeds | attacks | images | PGD-2 | worst case | fall | "
+           "strongest single attack |", "|---|---|---|---|---|---|---|---|---|"]
+    join = lambda v: "/".join(str(x) for x in v)
+    for d, by_c in falls.items():
+        out += [f"| {DATASET_NAMES[d]} | {COLUMN_NAMES[c]} | {f['seeds']} | {join(f['attacks'])} "
+                f"| {join(f['examples'])} | {fmt(f['pgd2'])} | {fmt(f['worst_case'])} | "
+                f"{fmt(f['fall'])} | {', '.join(EXAMPLE_NAMES[n] for n in f['strongest'])} |"
+                for c, f in by_c.items()]
+    return out if falls else []
+
+
 def grid(cells):
     """{(dataset, example): {column: cell}} in table order."""
     rows = defaultdict(dict)
@@ -131,7 +173,7 @@ def deviation_lines(loaded):
     return [f"- `{line}` — {', '.join(sorted(w))}" for line, w in sorted(where.items())]
 
 
-def markdown(preset, datasets, seeds, loaded, cells, prov):
+def markdown(preset, datasets, seeds, loaded, cells, prov, falls):
     out = [f"# Table 2: test accuracy (%) on original and adversarial examples — preset `{preset}`",
            ""]
     if preset != "paper":
@@ -175,7 +217,7 @@ def markdown(preset, datasets, seeds, loaded, cells, prov):
         out += ["", "Evaluated before that construction (one beta chosen on 100 images, no PGD-2 "
                 "candidate), so their adaptive rows may read above PGD-2: " + ", ".join(older)
                 + "."]
-    out += robustness_markdown(loaded, datasets)
+    out += robustness_markdown(loaded, datasets) + fall_markdown(falls)
     dev = deviation_lines(loaded)
     if dev:
         out += ["", "## Deviations from the paper's settings (from results.json)", ""] + dev
@@ -217,7 +259,9 @@ def render(preset, datasets, seeds):
              fmt(c["difference"], none="" if c["paper"] is None else "missing")) for c in cells]
     report.write_csv(paths["csv"], ("dataset", "examples", "method", "accuracy", "paper",
                                     "difference"), rows)
-    report.write_output(paths["md"], markdown(preset, datasets, seeds, loaded, cells, prov))
+    falls = fall_rows(preset, loaded, datasets)
+    report.write_output(paths["md"], markdown(preset, datasets, seeds, loaded, cells, prov,
+                                              falls))
     report.write_output(paths["tex"], latex(preset, seeds, cells, prov))
     worst, flags = robustness_rows(loaded, datasets)
     report.write_json(paths["json"], {
@@ -225,6 +269,7 @@ def render(preset, datasets, seeds):
         "worst_case": {d: {c: dict(zip(("mean", "std", "n"), v)) for c, v in w.items()}
                        for d, w in worst.items()},
         "masking_flags": [{"dataset": d, "run": r, "flag": f} for d, r, f in flags],
+        "fall_to_worst_case": falls,
         "paper_source": "paper's Table 2 (shared/REFERENCE.md section 1)",
         "cells": [{**c, "examples": EXAMPLE_NAMES[c["example"]],
                    "method": COLUMN_NAMES[c["column"]]} for c in cells]})

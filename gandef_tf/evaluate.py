@@ -194,8 +194,8 @@ def results_dict(cfg, predictions, train_seconds, eval_seconds, old=None, extra=
     if cfg.tag:
         res["tag"] = cfg.tag
     if old:
-        res.update({k: old[k] for k in PROVENANCE_KEYS + ("adaptive", "extensions", "rescored")
-                    if k in old})
+        res.update({k: old[k] for k in PROVENANCE_KEYS + ("adaptive", "extensions", "rescored",
+                                                           "attack_seconds") if k in old})
     res.update(extra or {})
     if comb is not None:
         res["comb"] = {"threshold": cfg.threshold, "accuracy": comb,
@@ -257,10 +257,15 @@ def evaluate(cfg, verbose=1, strategy="default", allow_train=False):
         if "pgd_adaptive" in missing:
             extra["adaptive"] = search_beta(classifier, discriminator, x_test, y_test, cfg,
                                             strategy=dist, verbose=verbose)
+            extra["adaptive"]["search_seconds"] = round(time.time() - start, 1)
             beta = extra["adaptive"]["beta"]
-        finished = saved
+        finished, clock = saved, [time.time()]
+        extra["attack_seconds"] = dict((old or {}).get("attack_seconds", {}))
 
         def save(new):  # after each attack: an interrupted evaluation resumes after it
+            for n in (n for n in missing if f"pred_{n}" in new):  # each attack's own time
+                extra["attack_seconds"].setdefault(n, round(time.time() - clock[0], 1))
+            clock[0] = time.time()
             merged = {**finished, **{k: v for k, v in new.items() if k not in finished}}
             ext = {}
             if finished:  # the finished attacks stay exactly as they were

@@ -131,6 +131,23 @@ def worst_case(predictions, threshold=None, with_examples=False):
     return value, len(shared), standard_error(np.all(right, axis=0)) if len(shared) else None
 
 
+def fall_to_worst_case(predictions, threshold=None):
+    """From the paper's strongest attack to the worst case, on the SAME examples (those
+    every attack ran on): {'examples', 'attacks' (their number), 'pgd2', 'worst_case',
+    'strongest' (the strongest single attacks there, ties included), 'strongest_accuracy'},
+    accuracies as fractions (GanDef-Comb's rule with a threshold); None without PGD-2."""
+    names_ = attacks(predictions)
+    if "pgd2" not in names_:
+        return None
+    shared, right = common(predictions, names_, threshold)
+    acc = right.sum(axis=1)  # counts: ties are exact
+    return {"examples": len(shared), "attacks": len(names_),
+            "pgd2": float(acc[names_.index("pgd2")] / len(shared)),
+            "worst_case": float(np.mean(np.all(right, axis=0))),
+            "strongest": [n for n, a in zip(names_, acc) if a == acc.min()],
+            "strongest_accuracy": float(acc.min() / len(shared))}
+
+
 def masking_flags(predictions, descriptions=None, threshold=None, steps=None):
     """Readable flags, e.g. 'pgd2 (80 steps) 85.2% > pgd1 (40 steps) 84.0% (...)', each
     pair compared on the examples both ran on; with steps ({attack: iterations}) a

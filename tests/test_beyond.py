@@ -238,3 +238,22 @@ def test_gamma_sweep_point_keeps_the_precision_it_was_made_in(monkeypatch):
     # an explicit precision is the caller's: runs.prepare refuses the mismatch itself
     kept = gamma_sweep.variant("quick", "mnist", 0.0, 0, precision="mixed_bfloat16")
     assert kept.precision == "mixed_bfloat16"
+
+
+def test_table2_fall_from_pgd2_to_the_worst_case_is_read_from_predictions():
+    from experiments import table2
+    from test_scoring import hand
+
+    for seed in (0, 1):
+        with_robustness("quick", "pure_pgd", seed, 0.5)
+        p = hand()  # PGD-2 leaves 2 of 6 right, every attack 1 of 6
+        if seed == 1:  # APGD on examples 0, 2, 3: there PGD-2 2 of 3, every attack none
+            p.update(pred_apgd_ce=np.array([1, 2, 0], np.int32), idx_apgd_ce=np.array([0, 2, 3]))
+        runs.save_npz(report.run_path("quick", "mnist", "pure_pgd", seed, "predictions.npz"), **p)
+    paths = table2.render("quick", "mnist", "0,1")
+    md = paths["md"].read_text()
+    assert ("| MNIST | Pure PGD | 2 | 3/4 | 3/6 | 50.00 | 8.33 | -41.67 | FGSM, PGD-2, APGD-CE |"
+            in md)
+    fall = json.loads(paths["json"].read_text())["fall_to_worst_case"]["mnist"]
+    assert list(fall) == ["pure_pgd"]  # the runs without predictions.npz have no row
+    assert fall["pure_pgd"]["pgd2"] == pytest.approx(50.0)

@@ -50,6 +50,11 @@ def test_an_interrupted_evaluation_resumes_after_its_last_attack(fake_data, monk
     assert res["accuracy"]["fgsm"] == stored["accuracy"]["fgsm"]
     assert res["date"] == stored["date"]  # the provenance of the first predictions
     assert [e["attacks"] for e in res["extensions"]] == [["bim", "pgd1"]]
+    # every attack's own time, from the call that ran it
+    assert set(stored["attack_seconds"]) == {"original", "fgsm"}
+    assert res["attack_seconds"]["fgsm"] == stored["attack_seconds"]["fgsm"]
+    assert set(res["attack_seconds"]) == {"original", *attacks}
+    assert sum(res["attack_seconds"].values()) <= res["eval_seconds"] + 0.5
     done = ev.load_predictions(resdir / "predictions.npz")
     np.testing.assert_array_equal(done["pred_fgsm"], part["pred_fgsm"])
     written = json.loads((resdir / "results.json").read_text())

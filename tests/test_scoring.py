@@ -29,6 +29,27 @@ def test_worst_case_counts_an_example_only_if_right_under_every_attack():
     assert scoring.worst_case({"labels": p["labels"], "pred_original": p["pred_original"]}) is None
 
 
+def test_fall_to_worst_case_is_on_the_examples_every_attack_ran_on():
+    p = hand()
+    assert scoring.fall_to_worst_case(p) == {
+        "examples": 6, "attacks": 3, "pgd2": pytest.approx(2 / 6),
+        "worst_case": pytest.approx(1 / 6), "strongest": ["pgd2"],
+        "strongest_accuracy": pytest.approx(2 / 6)}
+    # APGD on examples 0, 2, 3 (wrong on 0): there FGSM, PGD-2 and APGD leave 2 of 3 right
+    p["pred_apgd_ce"] = np.array([1, 2, 0], np.int32)
+    p["idx_apgd_ce"] = np.array([0, 2, 3])
+    fall = scoring.fall_to_worst_case(p)
+    assert (fall["examples"], fall["attacks"]) == (3, 4)
+    assert fall["pgd2"] == pytest.approx(2 / 3) and fall["worst_case"] == 0.0
+    assert fall["strongest"] == ["fgsm", "pgd2", "apgd_ce"]
+    # GanDef-Comb's rule: example 3 flagged everywhere counts under every attack
+    for k in ("original", "fgsm", "pgd1", "pgd2", "apgd_ce"):
+        p[f"disc_{k}"] = (np.arange(len(p[f"pred_{k}"])) == (3 if k != "apgd_ce" else 2)
+                          ).astype(np.float32)
+    assert scoring.fall_to_worst_case(p, threshold=0.5)["worst_case"] == pytest.approx(1 / 3)
+    assert scoring.fall_to_worst_case({k: p[k] for k in ("labels", "pred_fgsm")}) is None
+
+
 def _pair(n, strong_right, weak_right):
     labels = np.zeros(n, np.int32)
     mk = lambda r: np.where(np.arange(n) < r, 0, 1).astype(np.int32)
