@@ -231,9 +231,22 @@ def evaluate(cfg, verbose=1, strategy="default", allow_train=False):
     evaluation resumes with the attacks it lacks. Retraining over saved results, or work
     estimated above estimate.LIMIT_S, is refused with one line unless allow_train (the
     CLI's --train); a retrained run is evaluated afresh on every attack."""
+    st = plan.status(cfg)
+    if st.work == "none":
+        return st.old
+    if not st.missing:  # a re-scoring: no model, no attack
+        return _evaluate(cfg, verbose, strategy, allow_train)
+    why_not = plan.refusal([st], allow_train)  # before anything is made
+    if why_not:
+        raise GandefError(why_not)
+    with runs.hold(runs.run_dir(cfg)):  # another process's work on this run: one line
+        return _evaluate(cfg, verbose, strategy, allow_train)
+
+
+def _evaluate(cfg, verbose, strategy, allow_train):
     rdir_results = runs.results_dir(cfg)
     res_path, pred_path = rdir_results / "results.json", rdir_results / "predictions.npz"
-    st = plan.status(cfg)
+    st = plan.status(cfg)  # again, now that the run is held
     if st.work == "none":
         return st.old
     saved = load_predictions(pred_path) if pred_path.exists() else {}

@@ -11,6 +11,7 @@ and figures are made from live in results/<same>/ ($GANDEF_RESULTS_DIR) and are 
 be committed.
 """
 
+import contextlib
 import csv
 import datetime
 import functools
@@ -23,6 +24,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # no advisory locks (Windows): runs are not held
+    fcntl = None
 
 from gandef_tf import GandefError
 from gandef_tf.config import EVAL_ONLY_FIELDS, Config
@@ -43,6 +49,40 @@ def run_dir(cfg):
 
 def results_dir(cfg):
     return Path(os.environ.get("GANDEF_RESULTS_DIR", "results")) / _sub(cfg)
+
+
+_HELD = set()  # run folders this process holds (holding is re-entrant)
+
+
+@contextlib.contextmanager
+def hold(folder, wait=False):
+    """Hold a run folder while training or evaluating it (re-entrant within a process): a
+    second process gets one error line, or with wait (a shared pre-training) waits,
+    instead of both writing one checkpoint and one set of results."""
+    key = str(Path(folder).resolve())
+    if key in _HELD or fcntl is None:
+        yield
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    with open(Path(folder) / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            who = f.read().strip() or "another process"
+            if not wait:
+                raise GandefError(f"{folder} is being trained or evaluated by {who}; wait "
+                                  "for it to end, or stop it") from None
+            print(f"waiting for {who}, which holds {folder}", flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        f.truncate(0)
+        f.write(f"process {os.getpid()} on {platform.node()}")
+        f.flush()
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)
 
 
 def atomic_write(path, data):

@@ -234,7 +234,13 @@ def pretrain_config(cfg):
 def train(cfg, verbose=1, strategy="default"):
     """Train (or resume, or reuse) the run of cfg; returns (classifier, discriminator, s).
     With cfg.pretrain_epochs, a fresh run starts from the shared pre-training's classifier
-    (trained first if missing) with fresh optimizers; s excludes the pre-training."""
+    (trained first if missing) with fresh optimizers; s excludes the pre-training. The run
+    is held (runs.hold) meanwhile; a shared pre-training held elsewhere is waited for."""
+    with runs.hold(runs.run_dir(cfg), wait=cfg.tag == "pretrain"):
+        return _train(cfg, verbose, strategy)
+
+
+def _train(cfg, verbose, strategy):
     rdir = runs.prepare(cfg)
     finished = load_finished(cfg)
     if finished:
