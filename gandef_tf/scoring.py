@@ -135,11 +135,14 @@ def fall_to_worst_case(predictions, threshold=None):
     """From the paper's strongest attack to the worst case, on the SAME examples (those
     every attack ran on): {'examples', 'attacks' (their number), 'pgd2', 'worst_case',
     'strongest' (the strongest single attacks there, ties included), 'strongest_accuracy'},
-    accuracies as fractions (GanDef-Comb's rule with a threshold); None without PGD-2."""
+    accuracies as fractions (GanDef-Comb's rule with a threshold); None without PGD-2 or
+    without an example that every attack ran on."""
     names_ = attacks(predictions)
     if "pgd2" not in names_:
         return None
     shared, right = common(predictions, names_, threshold)
+    if not len(shared):
+        return None
     acc = right.sum(axis=1)  # counts: ties are exact
     return {"examples": len(shared), "attacks": len(names_),
             "pgd2": float(acc[names_.index("pgd2")] / len(shared)),

@@ -48,6 +48,8 @@ def test_fall_to_worst_case_is_on_the_examples_every_attack_ran_on():
                           ).astype(np.float32)
     assert scoring.fall_to_worst_case(p, threshold=0.5)["worst_case"] == pytest.approx(1 / 3)
     assert scoring.fall_to_worst_case({k: p[k] for k in ("labels", "pred_fgsm")}) is None
+    p.update(pred_apgd_dlr=np.array([0, 1], np.int32), idx_apgd_dlr=np.array([4, 5]))
+    assert scoring.fall_to_worst_case(p) is None  # no example every attack ran on
 
 
 def _pair(n, strong_right, weak_right):
