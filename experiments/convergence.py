@@ -7,7 +7,8 @@ Reads each run of pure_pgd, mix_pgd, logit_pairing, gandef_v1 and gandef (V2): i
 curve.csv (accuracy on a fixed seeded test subset every curve_every optimizer steps,
 gandef_tf/curve.py) when the selection's runs have one, drawn over training examples
 seen with the mean and the min-max band over seeds; otherwise history.csv's one point per
-epoch. Writes figures/<preset>/fig2.{png,csv,json}: fig2.csv in long format, fig2.json
+epoch. Only finished runs (results.json saved) are drawn: a run still training has a
+partial curve, which would bend the mean where it stops. Writes figures/<preset>/fig2.{png,csv,json}: fig2.csv in long format, fig2.json
 with provenance and each method's fluctuation (the std of the changes between
 consecutive points; over the second half of training for a curve). The paper's claim
 that GanDef V1 fluctuates more than V2 is stated in fig2.json's note only when these runs
@@ -37,11 +38,14 @@ def define_flags():
 def curves(preset, dataset, seeds):
     """("step", {method: {seed: [(step, examples, accuracy %), ...]}}) from curve.csv when
     any run has one, else ("epoch", {method: {seed: [(epoch, None, accuracy %), ...]}})
-    from history.csv; rows without an accuracy are skipped, not filled."""
+    from history.csv; rows without an accuracy are skipped, not filled, and runs without
+    results.json (unfinished) too."""
     for unit, name, key in (("step", "curve.csv", "step"), ("epoch", "history.csv", "epoch")):
         out = {}
         for m in METHODS:
             for s in seeds:
+                if not report.run_path(preset, dataset, m, s).exists():
+                    continue
                 pts = [(int(r[key]), int(r["examples"]) if unit == "step" else None,
                         100.0 * float(r["test_accuracy"]))
                        for r in report.read_history(preset, dataset, m, s, name)

@@ -2,6 +2,9 @@
 
     python -m experiments.probe --preset=quick --dataset=cifar10 --method=mix_pgd \
         --set=lr=3e-4 --steps=300 --points=3 --out=results/quick/cifar10/tuning/probes.jsonl
+    python -m experiments.probe --preset=quick --dataset=cifar10 --method=pure_pgd \
+        --init_from=$GANDEF_RUNS_DIR/quick/cifar10/pure_pgd/seed0 --set=lr=1e-4 --steps=1404 \
+        --points=4 --out=results/quick/cifar10/tuning/continue_epochs.jsonl
     python -m experiments.probe --preset=paper --paper_check     # figures/paper/probe.json
 
 A tuning probe trains one config (preset values, then `--set` overrides) for `--steps`
@@ -11,6 +14,11 @@ training images; `--set=n_val=5000` adds a hold-out to a preset without one) in
 float32: accuracy on original and PGD-1 examples and, for GanDef, the discriminator's
 loss, accuracy and logit percentiles on both. One JSON line per point is appended to
 `--out`, with the config, the overrides, the seconds and the provenance.
+
+`--init_from=RUN_FOLDER` starts from a finished run's classifier instead (fresh
+optimizer; "would more epochs, or a lower learning rate at the end, have helped?"): the
+run must have held out the same validation images (same dataset, n_train, n_val,
+data_seed), and the starting point is scored too (step 0).
 
 `--paper_check` runs every paper config for `--steps` steps on real data and writes
 {dataset: {method: {steps, first_loss, last_loss, test_accuracy}}} (accuracy on 500
@@ -122,15 +130,41 @@ def _accuracy_in(cfg, clf32, x, y):
     return float(np.mean(np.concatenate(right)))
 
 
-def start_trainer(cfg):
-    """A trainer for cfg, from the shared pre-training's classifier when cfg has one."""
+# A run whose training set differs in these would have trained on the probe's hold-out.
+SAME_HOLD_OUT = ("dataset", "n_train", "n_val", "data_seed")
+
+
+def init_weights(cfg, folder):
+    """(weights, record) of the finished run in `folder`, refused unless that run held out
+    exactly cfg's validation images."""
+    import keras
+
+    folder = Path(folder)
+    if not (folder / "train.json").exists() or not (folder / "classifier.keras").exists():
+        raise GandefError(f"--init_from: {folder} holds no finished run (train.json, "
+                          "classifier.keras)")
+    stored = runs.read_json(folder / "config.json")["config"]
+    differ = [k for k in SAME_HOLD_OUT if stored.get(k) != getattr(cfg, k)]
+    if differ or not cfg.n_val:
+        raise GandefError(f"--init_from: {folder} did not hold out this probe's validation "
+                          f"images (differs in {', '.join(differ) or 'n_val = 0'})")
+    clf = keras.models.load_model(folder / "classifier.keras")
+    return float32_copy(clf).get_weights(), {
+        "run": str(folder), "method": stored["method"], "epochs": stored["epochs"],
+        "lr": stored["lr"], "train_seconds": runs.read_json(folder / "train.json")["train_seconds"]}
+
+
+def start_trainer(cfg, weights=None):
+    """A trainer for cfg, from `weights` when given, else from the shared pre-training's
+    classifier when cfg has one."""
     import keras
 
     from gandef_tf import training
     from gandef_tf.methods import build_trainer
 
-    pre = training.pretrain_config(cfg)
-    weights = training.train(pre, verbose=2)[0].get_weights() if pre else None
+    pre = None if weights is not None else training.pretrain_config(cfg)
+    if pre is not None:
+        weights = training.train(pre, verbose=2)[0].get_weights()
     keras.utils.set_random_seed(cfg.seed)
     trainer = build_trainer(cfg)
     if weights is not None:
@@ -138,23 +172,29 @@ def start_trainer(cfg):
     return trainer
 
 
-def run_probe(cfg, steps, points, score_n, overrides, out):
+def run_probe(cfg, steps, points, score_n, overrides, out, init_from=None):
     import keras
 
     from gandef_tf import training
 
-    trainer = start_trainer(cfg)
+    weights, origin = init_weights(cfg, init_from) if init_from else (None, None)
+    trainer = start_trainer(cfg, weights)
     x_val, y_val = training.load_validation(cfg)
     x_val, y_val = x_val[:score_n], y_val[:score_n]
     train_ds, _ = training.make_datasets(cfg, training.load_data(cfg)[0], (x_val, y_val))
     start, per_point = time.time(), max(1, steps // points)
 
     class Score(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            if origin:  # the starting point is a trained run: score it as step 0
+                self.on_epoch_end(-1)
+
         def on_epoch_end(self, epoch, logs=None):
             row = {"step": per_point * (epoch + 1), "seconds": round(time.time() - start, 1),
                    "train": {k: float(v) for k, v in (logs or {}).items()},
                    "validation": score(trainer, cfg, x_val, y_val), "score_n": len(y_val),
-                   "overrides": overrides, "config": cfg.to_dict(), **runs.provenance()}
+                   "overrides": overrides, "config": cfg.to_dict(), **runs.provenance(),
+                   **({"init_from": origin} if origin else {})}
             print(json.dumps({"step": row["step"], **row["validation"]}), flush=True)
             with open(out, "a") as f:
                 f.write(json.dumps(row, sort_keys=True) + "\n")
@@ -218,7 +258,8 @@ def main(argv):
                           "n_val = 0; add --set=n_val=5000")
     if not FLAGS.out:
         raise GandefError("--out is required (a .jsonl file the probe appends to)")
-    run_probe(cfg, FLAGS.steps, FLAGS.points, FLAGS.score_n, overrides, FLAGS.out)
+    run_probe(cfg, FLAGS.steps, FLAGS.points, FLAGS.score_n, overrides, FLAGS.out,
+              FLAGS.init_from)
 
 
 if __name__ == "__main__":
@@ -231,6 +272,7 @@ if __name__ == "__main__":
     flags.DEFINE_integer("points", 3, "Evenly spaced scoring points.")
     flags.DEFINE_integer("score_n", 500, "Validation images scored at each point.")
     flags.DEFINE_string("out", None, "Output: .jsonl (probe) or .json (--paper_check).")
+    flags.DEFINE_string("init_from", None, "Start from this finished run folder's classifier.")
     flags.DEFINE_bool("paper_check", False, "Probe every paper config instead.")
     flags.DEFINE_list("datasets", list(DATASETS), "--paper_check: datasets.")
     flags.DEFINE_list("methods", ["vanilla", "pure_pgd", "mix_pgd", "logit_pairing", "gandef"],

@@ -208,9 +208,38 @@ def test_a_probe_ramps_the_training_eps_as_its_run_does(monkeypatch, tmp_path):
     data = synthetic_mnist(96, 0)
     monkeypatch.setattr(training.data, "load", lambda *a, **k: (data, synthetic_mnist(16, 1)))
     made, start = [], probe.start_trainer
-    monkeypatch.setattr(probe, "start_trainer", lambda cfg: made.append(start(cfg)) or made[-1])
+    monkeypatch.setattr(probe, "start_trainer", lambda cfg, *a: made.append(start(cfg, *a)) or made[-1])
     cfg = get_config("smoke", "mnist", "pure_pgd", n_val=32, batch_size=16, eps_ramp_steps=8)
     probe.run_probe(cfg, steps=2, points=1, score_n=16, overrides={}, out=tmp_path / "p.jsonl")
     # the second step (optimizer iteration 1 of 8, in 10 stages) attacks at stage 2 of 10
     full = spec_for(cfg, cfg.train_attack)
     assert made[0].attack_spec.eps == pytest.approx(0.2 * full.eps) and full.eps > 0
+
+
+def test_a_probe_from_a_finished_run_starts_from_its_weights_and_scores_step_0(
+        monkeypatch, tmp_path):
+    from experiments import probe
+    from gandef_tf import GandefError
+
+    data = synthetic_mnist(96, 0)
+    monkeypatch.setattr(training.data, "load", lambda *a, **k: (data, synthetic_mnist(16, 1)))
+    monkeypatch.setenv("GANDEF_RUNS_DIR", str(tmp_path / "runs"))
+    run = get_config("smoke", "mnist", "pure_pgd", n_val=32, batch_size=16, epochs=1)
+    trained = training.train(run, verbose=0)[0]
+    folder = runs.run_dir(run)
+    made, start = [], probe.start_trainer
+    monkeypatch.setattr(probe, "start_trainer", lambda cfg, *a: made.append(start(cfg, *a)) or made[-1])
+    cfg = get_config("smoke", "mnist", "pure_pgd", n_val=32, batch_size=16, lr=1e-9)
+    out = tmp_path / "p.jsonl"
+    probe.run_probe(cfg, steps=1, points=1, score_n=16, overrides={}, out=out, init_from=folder)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 1]
+    assert rows[0]["init_from"]["run"] == str(folder) and rows[0]["init_from"]["epochs"] == 1
+    # lr 1e-9: one step leaves the run's weights in place (a fresh start would not match)
+    for a, b in zip(made[0].classifier.get_weights(), trained.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    for other in (dict(n_val=64), dict(n_val=0), dict(data_seed=3)):
+        with pytest.raises(GandefError, match="did not hold out"):
+            probe.init_weights(get_config("smoke", "mnist", "pure_pgd", **other), folder)
+    with pytest.raises(GandefError, match="no finished run"):
+        probe.init_weights(cfg, tmp_path)

@@ -38,7 +38,9 @@ def test_convergence_draws_the_step_curves_with_their_band(tmp_path):
     from experiments import convergence
     from gandef_tf import runs
 
-    def write_curve(method, seed, accs):
+    def write_curve(method, seed, accs, finished=True):
+        if finished:
+            write_run("smoke", "mnist", method, seed)
         d = report.run_path("smoke", "mnist", method, seed).parent
         rows = "".join(f"{10 * (i + 1)},{320 * (i + 1)},1,{a}\n" for i, a in enumerate(accs))
         runs.atomic_write(d / "curve.csv", "step,examples,epoch,test_accuracy\n" + rows)
@@ -49,8 +51,12 @@ def test_convergence_draws_the_step_curves_with_their_band(tmp_path):
         write_curve("gandef_v1", seed, [a + shift for a in wild + [0.90, 0.94, 0.90, 0.94]])
         write_curve("gandef", seed, [a + shift for a in wild + [0.90, 0.91, 0.90, 0.91]])
     write_run("smoke", "mnist", "pure_pgd", 0, history=[0.5, 0.6])  # no curve: not drawn
-    out = json.loads(convergence.render("smoke", "mnist", "0,1")["json"].read_text())
+    # still training (no results.json): its partial curve is not drawn either
+    write_curve("gandef", 2, [0.5, 0.5], finished=False)
+    write_curve("mix_pgd", 0, [0.5, 0.5], finished=False)
+    out = json.loads(convergence.render("smoke", "mnist", "0,1,2")["json"].read_text())
     assert out["x"] == "step" and set(out["methods"]) == {"gandef_v1", "gandef"}
+    assert out["methods"]["gandef"]["seeds"] == [0, 1]
     v2 = out["methods"]["gandef"]
     assert v2["steps"] == [10, 20, 30, 40, 50, 60, 70, 80] and v2["examples"][-1] == 2560
     assert v2["mean_test_accuracy"][0] == pytest.approx(11.0)
