@@ -8,9 +8,10 @@ curve.csv (accuracy on a fixed seeded test subset every curve_every optimizer st
 gandef_tf/curve.py) when the selection's runs have one, drawn over training examples
 seen with the mean and the min-max band over seeds; otherwise history.csv's one point per
 epoch. Only finished runs (results.json saved) are drawn: a run still training has a
-partial curve, which would bend the mean where it stops. Writes figures/<preset>/fig2.{png,csv,json}: fig2.csv in long format, fig2.json
-with provenance and each method's fluctuation (the std of the changes between
-consecutive points; over the second half of training for a curve). The paper's claim
+partial curve, which would bend the mean where it stops. Writes
+figures/<preset>/fig2.{png,csv,json}: fig2.csv in long format, fig2.json with provenance
+and each method's fluctuation (the std of the changes between consecutive points; over
+the second half of training for a curve). The paper's claim
 that GanDef V1 fluctuates more than V2 is stated in fig2.json's note only when these runs
 show it.
 """
