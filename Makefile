@@ -28,6 +28,7 @@ help:
 	@echo "  results      train and evaluate the runs that lack results; priced first (PRESET DATASETS SEEDS METHODS RUN_FLAGS TRAIN)"
 	@echo "  plan         every run's work and estimated time on this device, trains nothing (PRESET DATASETS SEEDS METHODS RUN_FLAGS)"
 	@echo "  run.D.M.S    one run, e.g. run.mnist.gandef.0: experiments.evaluate, priced first (PRESET RUN_FLAGS TRAIN)"
+	@echo "  reproduce.D.M.S  retrain a committed run whose model is gone, check it is the same model (PRESET RUN_FLAGS TRAIN)"
 	@echo "  gamma_sweep  beyond the paper: GanDef for several gamma, hours on a CPU (PRESET DATASETS SEEDS GAMMAS FORMS TRAIN)"
 	@echo "  smoke        every target at the smoke preset on MNIST, trains in seconds (SEEDS)"
 	@echo "  bench        speed ratios into figures/bench.{json,md}, about 5 minutes (PYTHON)"
@@ -77,6 +78,13 @@ plan:
 run_word = $(word $(2),$(subst ., ,$(1)))
 run.%:
 	$(PYTHON) -m experiments.evaluate --preset=$(PRESET) --dataset=$(call run_word,$*,1) \
+	  --method=$(call run_word,$*,2) --seed=$(call run_word,$*,3) --verbose=2 $(RUN_FLAGS) \
+	  $(TRAIN_FLAG)
+
+# A fresh clone has the results but not the models: this retrains one and checks it against
+# the committed history bit for bit, so that run.D.M.S may then add attacks to its results.
+reproduce.%:
+	$(PYTHON) -m experiments.reproduce --preset=$(PRESET) --dataset=$(call run_word,$*,1) \
 	  --method=$(call run_word,$*,2) --seed=$(call run_word,$*,3) --verbose=2 $(RUN_FLAGS) \
 	  $(TRAIN_FLAG)
 

@@ -285,7 +285,8 @@ def _evaluate(cfg, verbose, strategy, allow_train):
                 ext["extensions"] = (old or {}).get("extensions", []) + [{
                     "attacks": [n for n in missing if f"pred_{n}" in new],
                     "eval_seconds": round(time.time() - start, 1),
-                    **{k: v for k, v in runs.provenance().items() if k in PROVENANCE_KEYS}}]
+                    **{k: v for k, v in runs.provenance().items() if k in PROVENANCE_KEYS},
+                    **runs.reproduced(cfg)}]
             runs.save_npz(pred_path, **merged)
             res = results_dict(cfg, merged, train_seconds, (old or {}).get(
                 "eval_seconds", 0.0) + time.time() - start, old, {**extra, **ext})

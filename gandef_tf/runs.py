@@ -224,6 +224,17 @@ def prepare(cfg):
     return rdir
 
 
+def reproduced(cfg):
+    """{"model": ...} naming the reproduction (experiments.reproduce) whose model extends
+    a committed run, else {} (the model that made the run)."""
+    path = run_dir(cfg) / "reproduced.json"
+    if not path.exists():
+        return {}
+    rec = read_json(path)
+    return {"model": {"reproduced": True, **{k: rec[k] for k in ("date", "commit", "device")
+                                              if k in rec}}}
+
+
 def save_checkpoint(rdir, trainer, epoch, elapsed):
     arrays = {"epoch": np.int64(epoch), "elapsed": np.float64(elapsed)}
     for prefix, variables in _state(trainer).items():

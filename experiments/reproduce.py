@@ -1,0 +1,111 @@
+"""Retrain a committed run whose model is not on this machine, and check that the new model
+is the one that made the committed results, so that new attacks may extend them.
+
+    python -m experiments.reproduce --preset=quick --dataset=mnist --method=gandef --seed=0 \
+        --threads=1 --train
+    python -m experiments.evaluate --preset=quick --dataset=mnist --method=gandef --seed=0 \
+        --eval_attacks=fgsm,bim,pgd1,pgd2,pgd_adaptive,cw_merged,apgd_ce,apgd_dlr
+
+Models live in $GANDEF_RUNS_DIR, results in git: a fresh clone (or a new machine) has the
+results but not the models, so it could only add an attack (APGD, say) by retraining and
+re-evaluating everything, which replaces the committed numbers. Training is seeded and, on
+one CPU thread, repeatable bit for bit on the same kind of CPU; so this retrains the run with
+its history and curve written inside the run folder (never into results/), and compares them
+with the committed history.csv (every column but the wall-clock seconds) and curve.csv.
+Identical: reproduced.json is written beside the model, `experiments.evaluate` then extends
+the committed results with the attacks they lack (keeping every committed prediction), and
+its extension record names the reproduction. Different: the run folder is moved aside, so no
+evaluation can use that model, and one error line says where the two first differ. The
+committed files are never written.
+"""
+
+import os
+import time
+from pathlib import Path
+
+from experiments import cli
+from gandef_tf import GandefError, plan, runs
+from gandef_tf.config import Config
+from gandef_tf.training import train
+
+IGNORED = {"seconds"}  # wall-clock time differs on every run
+
+
+def _rows(path):
+    return [{k: v for k, v in r.items() if k not in IGNORED} for r in runs.read_csv(path)]
+
+
+def first_difference(committed, retrained):
+    """None when every committed history.csv / curve.csv equals its retrained one (but
+    for the seconds column), else the first place where they differ, in words."""
+    for name in ("history.csv", "curve.csv"):
+        old_path, new_path = Path(committed) / name, Path(retrained) / name
+        if not old_path.exists():
+            continue
+        if not new_path.exists():
+            return f"the retraining wrote no {name}"
+        old, new = _rows(old_path), _rows(new_path)
+        for i, (a, b) in enumerate(zip(old, new)):
+            keys = [k for k in a if a[k] != b.get(k)]
+            if keys:
+                return (f"{name} row {i + 1}, {keys[0]}: committed {a[keys[0]]}, "
+                        f"retrained {b.get(keys[0])}")
+        if len(old) != len(new):
+            return f"{name} has {len(old)} committed rows and {len(new)} retrained ones"
+    return None
+
+
+def reproduce(cfg, verbose=0, allow_train=False):
+    """Retrain cfg's committed run into its run folder and check it; returns the record
+    written to reproduced.json, or raises GandefError (run folder moved aside)."""
+    resdir, rdir = runs.results_dir(cfg), runs.run_dir(cfg)
+    if not (resdir / "results.json").exists():
+        raise GandefError(f"{resdir} holds no results to reproduce; train it with "
+                          "experiments.evaluate")
+    stored = Config.from_dict(runs.read_json(resdir / "results.json")["config"])
+    if not runs.same_run(stored, cfg):
+        raise GandefError(f"{resdir} was made with another config than these flags give")
+    if (rdir / "reproduced.json").exists():
+        return runs.read_json(rdir / "reproduced.json")
+    if (rdir / "train.json").exists():
+        raise GandefError(f"{rdir} already holds a finished model (not a reproduction): "
+                          "evaluate extends the results with it as it is")
+    scratch = rdir / "reproduce"  # the retraining's results/, inside the run folder
+    before = os.environ.get("GANDEF_RESULTS_DIR")
+    os.environ["GANDEF_RESULTS_DIR"] = str(scratch)
+    try:
+        why_not = plan.refusal([plan.status(cfg, train_only=True)], allow_train)
+        if why_not:
+            raise GandefError(why_not)
+        start = time.time()
+        _, _, seconds = train(cfg, verbose=verbose)
+        retrained = runs.results_dir(cfg)
+    finally:
+        if before is None:
+            os.environ.pop("GANDEF_RESULTS_DIR")
+        else:
+            os.environ["GANDEF_RESULTS_DIR"] = before
+    diff = first_difference(resdir, retrained)
+    if diff:
+        aside = rdir.with_name(f"{rdir.name}.mismatch-{time.strftime('%Y%m%dT%H%M%S')}")
+        rdir.rename(aside)
+        raise GandefError(f"the retrained model is not the committed one ({diff}); "
+                          f"{resdir} is untouched, the retrained run moved to {aside}")
+    record = {"results": str(resdir), "compared": ["history.csv", "curve.csv"],
+              "identical": True, "train_seconds": round(seconds, 1),
+              "wall_seconds": round(time.time() - start, 1), **runs.provenance()}
+    runs.write_json(rdir / "reproduced.json", record)
+    return record
+
+
+def main(argv):
+    cfg = cli.config_from_flags()
+    rec = reproduce(cfg, verbose=cli.FLAGS.verbose, allow_train=cli.FLAGS.train)
+    print(f"[{cfg.preset}] {cfg.dataset}/{cfg.method}/seed{cfg.seed}: reproduced "
+          f"({rec['date']}): history.csv and curve.csv identical to {rec['results']}; "
+          "experiments.evaluate now extends its results")
+
+
+if __name__ == "__main__":
+    cli.define_run_flags()
+    cli.run(main)

@@ -1,0 +1,80 @@
+"""experiments.reproduce: a committed run whose model is gone is retrained and checked
+against its committed history before new attacks may extend its results; a retraining that
+differs is refused and moved aside, and the committed files are never written."""
+
+import shutil
+
+import pytest
+
+from experiments.reproduce import first_difference, reproduce
+from gandef_tf import GandefError, runs
+from gandef_tf import evaluate as ev
+from gandef_tf.config import get_config
+
+pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True`:UserWarning")
+
+
+def committed_run(attacks=("fgsm",)):
+    """A finished smoke run whose model is then deleted, as on a fresh clone."""
+    cfg = get_config("smoke", "mnist", "vanilla", n_train=64, n_test=16, epochs=2,
+                     eval_attacks=attacks, eval_batch_size=16)
+    ev.evaluate(cfg, verbose=0)
+    shutil.rmtree(runs.run_dir(cfg))
+    files = {p.name: p.read_bytes() for p in runs.results_dir(cfg).iterdir()}
+    return cfg, files
+
+
+def test_a_reproduced_model_extends_the_committed_results(fake_data):
+    cfg, files = committed_run()
+    rec = reproduce(cfg)
+    assert rec["identical"] and (runs.run_dir(cfg) / "reproduced.json").exists()
+    assert {p.name: p.read_bytes() for p in runs.results_dir(cfg).iterdir()} == files
+    assert reproduce(cfg) == rec  # done once: asked again, nothing is retrained
+
+    old = ev.load_predictions(runs.results_dir(cfg) / "predictions.npz")
+    wider = get_config("smoke", "mnist", "vanilla", n_train=64, n_test=16, epochs=2,
+                       eval_attacks=("fgsm", "bim"), eval_batch_size=16)
+    res = ev.evaluate(wider, verbose=0)
+    new = ev.load_predictions(runs.results_dir(cfg) / "predictions.npz")
+    assert (new["pred_fgsm"] == old["pred_fgsm"]).all() and "pred_bim" in new
+    [ext] = res["extensions"]
+    assert ext["attacks"] == ["bim"] and ext["model"]["reproduced"] is True
+
+
+def test_a_retraining_that_differs_is_refused_and_moved_aside(fake_data):
+    cfg, _ = committed_run()
+    hist = runs.results_dir(cfg) / "history.csv"
+    rows = hist.read_text().splitlines()
+    fields = rows[2].split(",")
+    fields[1] = "0.123456"  # the committed loss of epoch 2, as another model would have it
+    rows[2] = ",".join(fields)
+    hist.write_text("\n".join(rows) + "\n")
+    files = {p.name: p.read_bytes() for p in runs.results_dir(cfg).iterdir()}
+    with pytest.raises(GandefError, match="history.csv row 2, loss: committed 0.123456"):
+        reproduce(cfg)
+    assert not runs.run_dir(cfg).exists()  # evaluate cannot extend with that model
+    assert list(runs.run_dir(cfg).parent.glob("seed0.mismatch-*"))
+    assert {p.name: p.read_bytes() for p in runs.results_dir(cfg).iterdir()} == files
+
+
+def test_only_committed_runs_without_a_model_are_reproduced(fake_data):
+    cfg = get_config("smoke", "mnist", "vanilla", n_train=64, n_test=16, epochs=1,
+                     eval_attacks=("fgsm",), eval_batch_size=16)
+    with pytest.raises(GandefError, match="holds no results to reproduce"):
+        reproduce(cfg)
+    ev.evaluate(cfg, verbose=0)  # its model is still here: nothing to reproduce
+    with pytest.raises(GandefError, match="already holds a finished model"):
+        reproduce(cfg)
+
+
+def test_first_difference_ignores_only_the_seconds(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d, secs in ((a, "1.0"), (b, "2.0")):
+        d.mkdir()
+        (d / "history.csv").write_text(f"epoch,loss,seconds\n1,0.5,{secs}\n")
+    assert first_difference(a, b) is None
+    (b / "history.csv").write_text("epoch,loss,seconds\n1,0.5,1.0\n2,0.4,1.0\n")
+    assert "1 committed rows and 2 retrained" in first_difference(a, b)
+    (b / "history.csv").write_text("epoch,loss,seconds\n1,0.5,3.0\n")
+    (a / "curve.csv").write_text("step,test_accuracy\n50,0.9\n")
+    assert first_difference(a, b) == "the retraining wrote no curve.csv"
