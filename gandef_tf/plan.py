@@ -141,9 +141,15 @@ def refusal(statuses, allow_train=False, proceed="add --train", rate=None):
         s = retrain[0]
         more = f" (and {len(retrain) - 1} more runs)" if len(retrain) > 1 else ""
         lacks = "holds results" if s.train_only else f"lacks {', '.join(s.missing)}"
+        keep = "" if s.train_only or s.cfg.tag else (
+            "; or, to keep them and add the attacks, first reproduce its model (checked bit "
+            "for bit against its history): python -m experiments.reproduce "
+            f"--preset={s.cfg.preset} --dataset={s.cfg.dataset} --method={s.cfg.method} "
+            f"--seed={s.cfg.seed} --threads=1 --train")
         return (f"{s.name()}{more} {lacks} and its model is not in {runs.run_dir(s.cfg)}: "
                 "retraining it replaces the committed results; to retrain it (about "
-                f"{estimate.duration(s.seconds(rate))} on this device): {retrain_command(s.cfg)}")
+                f"{estimate.duration(s.seconds(rate))} on this device): "
+                f"{retrain_command(s.cfg)}{keep}")
     busy = [s for s in statuses if s.work in ("train", "evaluate")]
     total = sum(s.seconds(rate) for s in busy)
     if total <= estimate.LIMIT_S:

@@ -137,7 +137,9 @@ def test_readme_main_job_and_evaluate_touch_nothing(first, clone):
     ("priced_cli", ["would train and evaluate 1 paper run(s) (cifar10/gandef/seed0)", "days",
                     "add --train"]),
     ("retrain", ["results/quick/mnist/pure_pgd/seed0 lacks pgd_adaptive, cw_merged",
-                 "replaces the committed results", f"--seed=0 {ALL_SIX} --train"]),
+                 "replaces the committed results", f"--seed=0 {ALL_SIX} --train",
+                 "experiments.reproduce --preset=quick --dataset=mnist --method=pure_pgd "
+                 "--seed=0 --threads=1 --train"]),
 ])
 def test_refusals_are_one_priced_line(name, words, first, clone):
     repo, runs_dir, _ = clone
