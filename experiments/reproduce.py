@@ -16,7 +16,9 @@ Identical: reproduced.json is written beside the model, `experiments.evaluate` t
 the committed results with the attacks they lack (keeping every committed prediction), and
 its extension record names the reproduction. Different: the run folder is moved aside, so no
 evaluation can use that model, and one error line says where the two first differ. The
-committed files are never written.
+committed files are never written. An interrupted reproduction resumes from its last
+epoch, but a resumed training need not repeat an uninterrupted one bit for bit; if the
+check then fails, the next call starts afresh (the folder was moved aside).
 """
 
 import os
@@ -55,7 +57,7 @@ def first_difference(committed, retrained):
     return None
 
 
-def reproduce(cfg, verbose=0, allow_train=False):
+def reproduce(cfg, verbose=0, allow_train=False, threads=0):
     """Retrain cfg's committed run into its run folder and check it; returns the record
     written to reproduced.json, or raises GandefError (run folder moved aside)."""
     resdir, rdir = runs.results_dir(cfg), runs.run_dir(cfg)
@@ -92,7 +94,7 @@ def reproduce(cfg, verbose=0, allow_train=False):
         raise GandefError(f"the retrained model is not the committed one ({diff}); "
                           f"{resdir} is untouched, the retrained run moved to {aside}")
     record = {"results": str(resdir), "compared": ["history.csv", "curve.csv"],
-              "identical": True, "train_seconds": round(seconds, 1),
+              "identical": True, "threads": threads, "train_seconds": round(seconds, 1),
               "wall_seconds": round(time.time() - start, 1), **runs.provenance()}
     runs.write_json(rdir / "reproduced.json", record)
     return record
@@ -100,7 +102,8 @@ def reproduce(cfg, verbose=0, allow_train=False):
 
 def main(argv):
     cfg = cli.config_from_flags()
-    rec = reproduce(cfg, verbose=cli.FLAGS.verbose, allow_train=cli.FLAGS.train)
+    rec = reproduce(cfg, verbose=cli.FLAGS.verbose, allow_train=cli.FLAGS.train,
+                    threads=cli.FLAGS.threads)
     print(f"[{cfg.preset}] {cfg.dataset}/{cfg.method}/seed{cfg.seed}: reproduced "
           f"({rec['date']}): history.csv and curve.csv identical to {rec['results']}; "
           "experiments.evaluate now extends its results")
