@@ -16,7 +16,9 @@ Identical: reproduced.json is written beside the model, `experiments.evaluate` t
 the committed results with the attacks they lack (keeping every committed prediction), and
 its extension record names the reproduction. Different: the run folder is moved aside, so no
 evaluation can use that model, and one error line says where the two first differ. The
-committed files are never written. An interrupted reproduction resumes from its last
+committed files are never written. Several threads sum in a varying order, so a run whose
+config.json records its thread count is retrained with that count (another is refused) and
+one trained on several threads cannot be reproduced at all. An interrupted reproduction resumes from its last
 epoch, but a resumed training need not repeat an uninterrupted one bit for bit; if the
 check then fails, the next call starts afresh (the folder was moved aside).
 """
@@ -72,6 +74,13 @@ def reproduce(cfg, verbose=0, allow_train=False, threads=0):
     if (rdir / "train.json").exists():
         raise GandefError(f"{rdir} already holds a finished model (not a reproduction): "
                           "evaluate extends the results with it as it is")
+    info = resdir / "config.json"
+    trained = runs.read_json(info).get("threads") if info.exists() else None
+    if trained and runs.intra_op_threads(trained) != runs.intra_op_threads(runs.threads()):
+        raise GandefError(f"{resdir} was trained with {runs.intra_op_threads(trained)} "
+                          f"TensorFlow thread(s), this process has "
+                          f"{runs.intra_op_threads(runs.threads())}: pass "
+                          f"--threads={runs.intra_op_threads(trained)}")
     scratch = rdir / "reproduce"  # the retraining's results/, inside the run folder
     before = os.environ.get("GANDEF_RESULTS_DIR")
     os.environ["GANDEF_RESULTS_DIR"] = str(scratch)
@@ -91,7 +100,10 @@ def reproduce(cfg, verbose=0, allow_train=False, threads=0):
     if diff:
         aside = rdir.with_name(f"{rdir.name}.mismatch-{time.strftime('%Y%m%dT%H%M%S')}")
         rdir.rename(aside)
-        raise GandefError(f"the retrained model is not the committed one ({diff}); "
+        why = "" if trained else (
+            "; its thread count is not recorded, and a run trained on more than one thread "
+            "cannot be repeated")
+        raise GandefError(f"the retrained model is not the committed one ({diff}){why}; "
                           f"{resdir} is untouched, the retrained run moved to {aside}")
     record = {"results": str(resdir), "compared": ["history.csv", "curve.csv"],
               "identical": True, "threads": threads, "train_seconds": round(seconds, 1),

@@ -182,6 +182,22 @@ def device():
     return f"CPU ({cpu + ', ' if cpu else ''}{os.cpu_count()} cores, {platform.machine()})"
 
 
+def threads():
+    """TensorFlow's thread pools as set (0: its default, one thread per usable core) and the
+    usable cores. On a CPU only a one-thread run repeats bit for bit: with several threads
+    the order of floating-point sums varies from run to run (README, Seeds)."""
+    import tensorflow as tf
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads(), "cpus": cpus}
+
+
+def intra_op_threads(record):
+    """The intra-op threads a threads() record ran with (0 resolved to the usable cores)."""
+    return record["intra_op"] or record["cpus"]
+
+
 def provenance():
     import cleverhans
     import keras
@@ -196,6 +212,7 @@ def provenance():
         "numpy": np.__version__,
         "python": platform.python_version(),
         "device": device(),
+        "threads": threads(),
     }
 
 

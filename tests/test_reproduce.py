@@ -2,6 +2,7 @@
 against its committed history before new attacks may extend its results; a retraining that
 differs is refused and moved aside, and the committed files are never written."""
 
+import json
 import shutil
 
 import pytest
@@ -55,6 +56,27 @@ def test_a_retraining_that_differs_is_refused_and_moved_aside(fake_data):
     assert not runs.run_dir(cfg).exists()  # evaluate cannot extend with that model
     assert list(runs.run_dir(cfg).parent.glob("seed0.mismatch-*"))
     assert {p.name: p.read_bytes() for p in runs.results_dir(cfg).iterdir()} == files
+
+
+def test_another_thread_count_is_refused_before_training(fake_data):
+    cfg, files = committed_run()
+    info = runs.results_dir(cfg) / "config.json"
+    record = json.loads(info.read_text())
+    assert record["threads"] == runs.threads()  # what the training ran with is recorded
+    ours = runs.intra_op_threads(runs.threads())
+    record["threads"] = {"intra_op": ours + 1, "inter_op": ours + 1, "cpus": ours + 1}
+    info.write_text(json.dumps(record))
+    with pytest.raises(GandefError, match=f"trained with {ours + 1} TensorFlow thread.*"
+                                          f"pass --threads={ours + 1}"):
+        reproduce(cfg)
+    assert not runs.run_dir(cfg).exists()  # refused before any training
+
+    del record["threads"]  # an older run: the mismatch names the unrecorded thread count
+    info.write_text(json.dumps(record))
+    hist = runs.results_dir(cfg) / "history.csv"
+    hist.write_text(hist.read_text().replace("\n1,", "\n1,9", 1))
+    with pytest.raises(GandefError, match="thread count is not recorded"):
+        reproduce(cfg)
 
 
 def test_only_committed_runs_without_a_model_are_reproduced(fake_data):
