@@ -20,18 +20,24 @@ committed files are never written. Several threads sum in a varying order, so a 
 config.json records its thread count is retrained with that count (another is refused) and
 one trained on several threads cannot be reproduced at all. An interrupted reproduction resumes from its last
 epoch, but a resumed training need not repeat an uninterrupted one bit for bit; if the
-check then fails, the next call starts afresh (the folder was moved aside).
+check then fails, the next call starts afresh (the folder was moved aside). A committed
+run that was itself stopped after epoch k and resumed is repeated by stopping there too:
+`--stop_after=k`, then the same command without it (the mismatch line suggests this when
+the first k epochs agree).
 """
 
 import os
 import time
 from pathlib import Path
 
+from absl import flags
+
 from experiments import cli
 from gandef_tf import GandefError, plan, runs
 from gandef_tf.config import Config
 from gandef_tf.training import train
 
+FLAGS = flags.FLAGS
 IGNORED = {"seconds"}  # wall-clock time differs on every run
 
 
@@ -52,16 +58,23 @@ def first_difference(committed, retrained):
         for i, (a, b) in enumerate(zip(old, new)):
             keys = [k for k in a if a[k] != b.get(k)]
             if keys:
+                hint = "" if name != "history.csv" or i == 0 else (
+                    f"; epochs 1-{i} are identical, so the committed run was probably stopped "
+                    f"after epoch {i} and resumed (a resumed run draws its data order and "
+                    f"random starts afresh): to repeat that, run with --stop_after={i}, then "
+                    "again without it")
                 return (f"{name} row {i + 1}, {keys[0]}: committed {a[keys[0]]}, "
-                        f"retrained {b.get(keys[0])}")
+                        f"retrained {b.get(keys[0])}{hint}")
         if len(old) != len(new):
             return f"{name} has {len(old)} committed rows and {len(new)} retrained ones"
     return None
 
 
-def reproduce(cfg, verbose=0, allow_train=False, threads=0):
+def reproduce(cfg, verbose=0, allow_train=False, threads=0, stop_after=0):
     """Retrain cfg's committed run into its run folder and check it; returns the record
-    written to reproduced.json, or raises GandefError (run folder moved aside)."""
+    written to reproduced.json, or raises GandefError (run folder moved aside). stop_after=k
+    stops after epoch k, unchecked, and returns None; the next call resumes from there in
+    its own process, as the committed run did if it was stopped there."""
     resdir, rdir = runs.results_dir(cfg), runs.run_dir(cfg)
     if not (resdir / "results.json").exists():
         raise GandefError(f"{resdir} holds no results to reproduce; train it with "
@@ -88,8 +101,14 @@ def reproduce(cfg, verbose=0, allow_train=False, threads=0):
         why_not = plan.refusal([plan.status(cfg, train_only=True)], allow_train)
         if why_not:
             raise GandefError(why_not)
+        if stop_after and not 0 < stop_after < cfg.epochs:
+            raise GandefError(f"stop_after must be between 1 and {cfg.epochs - 1}, got "
+                              f"{stop_after}")
         start = time.time()
-        _, _, seconds = train(cfg, verbose=verbose)
+        trained_now = train(cfg, verbose=verbose, stop_after=stop_after or None)
+        if trained_now is None:
+            return None
+        seconds = trained_now[2]
         retrained = runs.results_dir(cfg)
     finally:
         if before is None:
@@ -115,7 +134,11 @@ def reproduce(cfg, verbose=0, allow_train=False, threads=0):
 def main(argv):
     cfg = cli.config_from_flags()
     rec = reproduce(cfg, verbose=cli.FLAGS.verbose, allow_train=cli.FLAGS.train,
-                    threads=cli.FLAGS.threads)
+                    threads=cli.FLAGS.threads, stop_after=FLAGS.stop_after)
+    if rec is None:
+        print(f"[{cfg.preset}] {cfg.dataset}/{cfg.method}/seed{cfg.seed}: stopped after epoch "
+              f"{FLAGS.stop_after} as asked; run again without --stop_after to resume and check")
+        return
     print(f"[{cfg.preset}] {cfg.dataset}/{cfg.method}/seed{cfg.seed}: reproduced "
           f"({rec['date']}): history.csv and curve.csv identical to {rec['results']}; "
           "experiments.evaluate now extends its results")
@@ -123,4 +146,6 @@ def main(argv):
 
 if __name__ == "__main__":
     cli.define_run_flags()
+    flags.DEFINE_integer("stop_after", 0, "Stop the retraining after this epoch (0: run it "
+                         "through), to repeat a committed run that was stopped and resumed there.")
     cli.run(main)

@@ -231,16 +231,18 @@ def pretrain_config(cfg):
         **{k: getattr(defaults, k) for k in _METHOD_ONLY})
 
 
-def train(cfg, verbose=1, strategy="default"):
+def train(cfg, verbose=1, strategy="default", stop_after=None):
     """Train (or resume, or reuse) the run of cfg; returns (classifier, discriminator, s).
     With cfg.pretrain_epochs, a fresh run starts from the shared pre-training's classifier
     (trained first if missing) with fresh optimizers; s excludes the pre-training. The run
-    is held (runs.hold) meanwhile; a shared pre-training held elsewhere is waited for."""
+    is held (runs.hold) meanwhile; a shared pre-training held elsewhere is waited for.
+    stop_after=k ends after epoch k's checkpoint, unfinished, and returns None: a
+    reproduction repeats a run that was interrupted there (experiments.reproduce)."""
     with runs.hold(runs.run_dir(cfg), wait=cfg.tag == "pretrain"):
-        return _train(cfg, verbose, strategy)
+        return _train(cfg, verbose, strategy, stop_after)
 
 
-def _train(cfg, verbose, strategy):
+def _train(cfg, verbose, strategy, stop_after=None):
     rdir = runs.prepare(cfg)
     finished = load_finished(cfg)
     if finished:
@@ -276,16 +278,19 @@ def _train(cfg, verbose, strategy):
     # The curve is written before the checkpoint each epoch (curve.StepCurve says why).
     callbacks = ([curve.StepCurve(cfg, test_data, start_step)] if cfg.curve_every else []) + [
         callback] + schedule_callbacks(cfg)
-    if start_epoch < cfg.epochs:
+    last = min(cfg.epochs, stop_after or cfg.epochs)
+    if start_epoch < last:
         if start_epoch:
             print(f"[{cfg.preset}] resuming {rdir} from epoch {start_epoch}")
-        trainer.fit(train_ds, epochs=cfg.epochs, initial_epoch=start_epoch, shuffle=False,
+        trainer.fit(train_ds, epochs=last, initial_epoch=start_epoch, shuffle=False,
                     validation_data=test_ds, callbacks=callbacks, verbose=verbose)
     if callback.diverged:
         (epoch, batch, what), kept = callback.diverged, runs.checkpoint_epoch(rdir)
         raise GandefError(f"training diverged at epoch {epoch}, batch {batch} ({what}); " + (
             f"kept the checkpoint of epoch {kept} in {rdir}" if kept else
             f"no epoch had finished, so {rdir} holds no checkpoint"))
+    if last < cfg.epochs:
+        return None
     disc = getattr(trainer, "discriminator", None)
     for name, model in (("classifier", trainer.classifier), ("discriminator", disc)):
         if model is not None:

@@ -11,6 +11,7 @@ from experiments.reproduce import first_difference, reproduce
 from gandef_tf import GandefError, runs
 from gandef_tf import evaluate as ev
 from gandef_tf.config import get_config
+from gandef_tf.training import train
 
 pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True`:UserWarning")
 
@@ -77,6 +78,24 @@ def test_another_thread_count_is_refused_before_training(fake_data):
     hist.write_text(hist.read_text().replace("\n1,", "\n1,9", 1))
     with pytest.raises(GandefError, match="thread count is not recorded"):
         reproduce(cfg)
+
+
+def test_a_run_stopped_and_resumed_is_repeated_by_stopping_there(fake_data):
+    cfg = get_config("smoke", "mnist", "vanilla", n_train=64, n_test=16, epochs=3,
+                     eval_attacks=("fgsm",), eval_batch_size=16)
+    assert train(cfg, verbose=0, stop_after=2) is None  # as a session's end stops a run
+    assert runs.checkpoint_epoch(runs.run_dir(cfg)) == 2
+    assert not (runs.run_dir(cfg) / "train.json").exists()
+    ev.evaluate(cfg, verbose=0)  # resumed at epoch 3, finished and evaluated
+    shutil.rmtree(runs.run_dir(cfg))
+    with pytest.raises(GandefError, match="row 3.*epochs 1-2 are identical.*--stop_after=2"):
+        reproduce(cfg)  # straight through, epoch 3 sees another data order
+    assert reproduce(cfg, stop_after=2) is None
+    assert not (runs.run_dir(cfg) / "reproduced.json").exists()
+    assert reproduce(cfg)["identical"]
+    with pytest.raises(GandefError, match="stop_after must be between 1 and 2"):
+        shutil.rmtree(runs.run_dir(cfg))
+        reproduce(cfg, stop_after=3)
 
 
 def test_only_committed_runs_without_a_model_are_reproduced(fake_data):
