@@ -21,9 +21,10 @@ config.json records its thread count is retrained with that count (another is re
 one trained on several threads cannot be reproduced at all. An interrupted reproduction resumes from its last
 epoch, but a resumed training need not repeat an uninterrupted one bit for bit; if the
 check then fails, the next call starts afresh (the folder was moved aside). A committed
-run that was itself stopped after epoch k and resumed is repeated by stopping there too:
-`--stop_after=k`, then the same command without it (the mismatch line suggests this when
-the first k epochs agree).
+run that was itself stopped after epoch k and resumed is repeated by stopping and
+resuming there too: automatically where its config.json records `resumed_after` (training
+records it since 2026-11-27), else by `--stop_after=k`, then the same command without it
+(the mismatch line suggests this when the first k epochs agree).
 """
 
 import os
@@ -74,7 +75,8 @@ def reproduce(cfg, verbose=0, allow_train=False, threads=0, stop_after=0):
     """Retrain cfg's committed run into its run folder and check it; returns the record
     written to reproduced.json, or raises GandefError (run folder moved aside). stop_after=k
     stops after epoch k, unchecked, and returns None; the next call resumes from there in
-    its own process, as the committed run did if it was stopped there."""
+    its own process, as the committed run did if it was stopped there (a run whose
+    config.json records `resumed_after` is stopped and resumed there without asking)."""
     resdir, rdir = runs.results_dir(cfg), runs.run_dir(cfg)
     if not (resdir / "results.json").exists():
         raise GandefError(f"{resdir} holds no results to reproduce; train it with "
@@ -87,8 +89,8 @@ def reproduce(cfg, verbose=0, allow_train=False, threads=0, stop_after=0):
     if (rdir / "train.json").exists():
         raise GandefError(f"{rdir} already holds a finished model (not a reproduction): "
                           "evaluate extends the results with it as it is")
-    info = resdir / "config.json"
-    trained = runs.read_json(info).get("threads") if info.exists() else None
+    info = runs.read_json(resdir / "config.json") if (resdir / "config.json").exists() else {}
+    trained, resumed = info.get("threads"), info.get("resumed_after", [])
     if trained and runs.intra_op_threads(trained) != runs.intra_op_threads(runs.threads()):
         raise GandefError(f"{resdir} was trained with {runs.intra_op_threads(trained)} "
                           f"TensorFlow thread(s), this process has "
@@ -105,10 +107,12 @@ def reproduce(cfg, verbose=0, allow_train=False, threads=0, stop_after=0):
             raise GandefError(f"stop_after must be between 1 and {cfg.epochs - 1}, got "
                               f"{stop_after}")
         start = time.time()
-        trained_now = train(cfg, verbose=verbose, stop_after=stop_after or None)
-        if trained_now is None:
-            return None
-        seconds = trained_now[2]
+        if stop_after:
+            return train(cfg, verbose=verbose, stop_after=stop_after)
+        for k in resumed:  # stopped and resumed where the committed run was
+            if runs.checkpoint_epoch(rdir) < k:
+                train(cfg, verbose=verbose, stop_after=k)
+        seconds = train(cfg, verbose=verbose)[2]
         retrained = runs.results_dir(cfg)
     finally:
         if before is None:
@@ -125,7 +129,8 @@ def reproduce(cfg, verbose=0, allow_train=False, threads=0, stop_after=0):
         raise GandefError(f"the retrained model is not the committed one ({diff}){why}; "
                           f"{resdir} is untouched, the retrained run moved to {aside}")
     record = {"results": str(resdir), "compared": ["history.csv", "curve.csv"],
-              "identical": True, "threads": threads, "train_seconds": round(seconds, 1),
+              "identical": True, "threads": threads, "resumed_after": resumed,
+              "train_seconds": round(seconds, 1),
               "wall_seconds": round(time.time() - start, 1), **runs.provenance()}
     runs.write_json(rdir / "reproduced.json", record)
     return record

@@ -269,11 +269,16 @@ def _train(cfg, verbose, strategy, stop_after=None):
     rows = [r for r in runs.read_csv(runs.results_dir(cfg) / "history.csv")
             if int(r["epoch"]) <= start_epoch]
     info_path = runs.results_dir(cfg) / "config.json"
-    if pre_info is None and pre is not None and info_path.exists():  # resumed: keep the record
-        pre_info = runs.read_json(info_path).get("pretrain")
+    before = runs.read_json(info_path) if info_path.exists() and start_epoch else {}
+    if pre_info is None and pre is not None:  # resumed: keep the record
+        pre_info = before.get("pretrain")
+    # A resumed epoch draws its data order and random starts afresh, so repeating the run
+    # (experiments.reproduce) needs to know after which epochs it was resumed.
+    resumed = before.get("resumed_after", []) + [start_epoch] if start_epoch else []
     runs.write_json(info_path,
                     {"config": cfg.to_dict(), "deviations": deviations(cfg), "strategy": strategy,
-                     **({"pretrain": pre_info} if pre_info else {}), **runs.provenance()})
+                     **({"pretrain": pre_info} if pre_info else {}),
+                     **({"resumed_after": resumed} if resumed else {}), **runs.provenance()})
     callback = RunCallback(cfg, rdir, rows, elapsed)
     # The curve is written before the checkpoint each epoch (curve.StepCurve says why).
     callbacks = ([curve.StepCurve(cfg, test_data, start_step)] if cfg.curve_every else []) + [

@@ -3,10 +3,14 @@ against its committed history before new attacks may extend its results; a retra
 differs is refused and moved aside, and the committed files are never written."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
+from conftest import REPO
 from experiments.reproduce import first_difference, reproduce
 from gandef_tf import GandefError, runs
 from gandef_tf import evaluate as ev
@@ -80,22 +84,56 @@ def test_another_thread_count_is_refused_before_training(fake_data):
         reproduce(cfg)
 
 
+def stopped_config():
+    return get_config("smoke", "mnist", "vanilla", n_train=64, n_test=16, epochs=3,
+                      eval_attacks=("fgsm",), eval_batch_size=16)
+
+
 def test_a_run_stopped_and_resumed_is_repeated_by_stopping_there(fake_data):
-    cfg = get_config("smoke", "mnist", "vanilla", n_train=64, n_test=16, epochs=3,
-                     eval_attacks=("fgsm",), eval_batch_size=16)
+    cfg = stopped_config()
     assert train(cfg, verbose=0, stop_after=2) is None  # as a session's end stops a run
     assert runs.checkpoint_epoch(runs.run_dir(cfg)) == 2
     assert not (runs.run_dir(cfg) / "train.json").exists()
     ev.evaluate(cfg, verbose=0)  # resumed at epoch 3, finished and evaluated
+    info = runs.results_dir(cfg) / "config.json"
+    assert json.loads(info.read_text())["resumed_after"] == [2]
+    shutil.rmtree(runs.run_dir(cfg))
+    assert reproduce(cfg)["resumed_after"] == [2]  # stopped and resumed there unasked
+
+    record = json.loads(info.read_text())  # an older run, trained before the record
+    del record["resumed_after"]
+    info.write_text(json.dumps(record))
     shutil.rmtree(runs.run_dir(cfg))
     with pytest.raises(GandefError, match="row 3.*epochs 1-2 are identical.*--stop_after=2"):
         reproduce(cfg)  # straight through, epoch 3 sees another data order
     assert reproduce(cfg, stop_after=2) is None
     assert not (runs.run_dir(cfg) / "reproduced.json").exists()
     assert reproduce(cfg)["identical"]
+    shutil.rmtree(runs.run_dir(cfg))
     with pytest.raises(GandefError, match="stop_after must be between 1 and 2"):
-        shutil.rmtree(runs.run_dir(cfg))
         reproduce(cfg, stop_after=3)
+
+
+def test_a_resume_in_a_new_process_is_repeated_in_one(fake_data):
+    """The committed run is stopped in one process and resumed in another, as across
+    sessions; the reproduction stops and resumes inside one process."""
+    script = ("import sys, pytest\n"
+              "from conftest import patch_load_data\n"
+              "from gandef_tf import evaluate as ev\n"
+              "from gandef_tf.training import train\n"
+              "from test_reproduce import stopped_config\n"
+              "patch_load_data(pytest.MonkeyPatch())\n"
+              "if sys.argv[1] == 'stop':\n"
+              "    train(stopped_config(), verbose=0, stop_after=1)\n"
+              "else:\n"
+              "    ev.evaluate(stopped_config(), verbose=0)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    for step in ("stop", "resume"):
+        subprocess.run([sys.executable, "-c", script, step], env=env, check=True,
+                       capture_output=True, timeout=300)
+    cfg = stopped_config()
+    shutil.rmtree(runs.run_dir(cfg))
+    assert reproduce(cfg)["resumed_after"] == [1]
 
 
 def test_only_committed_runs_without_a_model_are_reproduced(fake_data):
