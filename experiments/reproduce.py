@@ -17,9 +17,10 @@ the committed results with the attacks they lack (keeping every committed predic
 its extension record names the reproduction. Different: the run folder is moved aside, so no
 evaluation can use that model, and one error line says where the two first differ. The
 committed files are never written. Several threads sum in a varying order, so a run whose
-config.json records its thread count is retrained with that count (another is refused) and
-one trained on several threads cannot be reproduced at all. An interrupted reproduction resumes from its last
-epoch, but a resumed training need not repeat an uninterrupted one bit for bit; if the
+config.json records its thread count is retrained with that count (another is refused),
+and one trained on several threads cannot be reproduced at all. An interrupted
+reproduction resumes from its last epoch, but a resumed training need not repeat an
+uninterrupted one bit for bit; if the
 check then fails, the next call starts afresh (the folder was moved aside). A committed
 run that was itself stopped after epoch k and resumed is repeated by stopping and
 resuming there too: automatically where its config.json records `resumed_after` (training
@@ -71,7 +72,7 @@ def first_difference(committed, retrained):
     return None
 
 
-def reproduce(cfg, verbose=0, allow_train=False, threads=0, stop_after=0):
+def reproduce(cfg, verbose=0, allow_train=False, stop_after=0):
     """Retrain cfg's committed run into its run folder and check it; returns the record
     written to reproduced.json, or raises GandefError (run folder moved aside). stop_after=k
     stops after epoch k, unchecked, and returns None; the next call resumes from there in
@@ -128,9 +129,10 @@ def reproduce(cfg, verbose=0, allow_train=False, threads=0, stop_after=0):
             "cannot be repeated")
         raise GandefError(f"the retrained model is not the committed one ({diff}){why}; "
                           f"{resdir} is untouched, the retrained run moved to {aside}")
+    # where this retraining was stopped and resumed (asked for, or as recorded)
+    stops = runs.read_json(retrained / "config.json").get("resumed_after", [])
     record = {"results": str(resdir), "compared": ["history.csv", "curve.csv"],
-              "identical": True, "threads": threads, "resumed_after": resumed,
-              "train_seconds": round(seconds, 1),
+              "identical": True, "resumed_after": stops, "train_seconds": round(seconds, 1),
               "wall_seconds": round(time.time() - start, 1), **runs.provenance()}
     runs.write_json(rdir / "reproduced.json", record)
     return record
@@ -139,7 +141,7 @@ def reproduce(cfg, verbose=0, allow_train=False, threads=0, stop_after=0):
 def main(argv):
     cfg = cli.config_from_flags()
     rec = reproduce(cfg, verbose=cli.FLAGS.verbose, allow_train=cli.FLAGS.train,
-                    threads=cli.FLAGS.threads, stop_after=FLAGS.stop_after)
+                    stop_after=FLAGS.stop_after)
     if rec is None:
         print(f"[{cfg.preset}] {cfg.dataset}/{cfg.method}/seed{cfg.seed}: stopped after epoch "
               f"{FLAGS.stop_after} as asked; run again without --stop_after to resume and check")

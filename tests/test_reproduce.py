@@ -108,7 +108,7 @@ def test_a_run_stopped_and_resumed_is_repeated_by_stopping_there(fake_data):
         reproduce(cfg)  # straight through, epoch 3 sees another data order
     assert reproduce(cfg, stop_after=2) is None
     assert not (runs.run_dir(cfg) / "reproduced.json").exists()
-    assert reproduce(cfg)["identical"]
+    assert reproduce(cfg)["resumed_after"] == [2]
     shutil.rmtree(runs.run_dir(cfg))
     with pytest.raises(GandefError, match="stop_after must be between 1 and 2"):
         reproduce(cfg, stop_after=3)
