@@ -47,9 +47,11 @@ def _rows(path):
     return [{k: v for k, v in r.items() if k not in IGNORED} for r in runs.read_csv(path)]
 
 
-def first_difference(committed, retrained):
+def first_difference(committed, retrained, threads_known=True):
     """None when every committed history.csv / curve.csv equals its retrained one (but
-    for the seconds column), else the first place where they differ, in words."""
+    for the seconds column), else the first place where they differ, in words, with the
+    likely cause: a stop and resume when earlier epochs agree, else (threads_known False)
+    training on several threads."""
     for name in ("history.csv", "curve.csv"):
         old_path, new_path = Path(committed) / name, Path(retrained) / name
         if not old_path.exists():
@@ -65,6 +67,9 @@ def first_difference(committed, retrained):
                     f"after epoch {i} and resumed (a resumed run draws its data order and "
                     f"random starts afresh): to repeat that, run with --stop_after={i}, then "
                     "again without it")
+                if not hint and not threads_known:
+                    hint = ("; its thread count is not recorded, and a run trained on more "
+                            "than one thread cannot be repeated")
                 return (f"{name} row {i + 1}, {keys[0]}: committed {a[keys[0]]}, "
                         f"retrained {b.get(keys[0])}{hint}")
         if len(old) != len(new):
@@ -120,14 +125,11 @@ def reproduce(cfg, verbose=0, allow_train=False, stop_after=0):
             os.environ.pop("GANDEF_RESULTS_DIR")
         else:
             os.environ["GANDEF_RESULTS_DIR"] = before
-    diff = first_difference(resdir, retrained)
+    diff = first_difference(resdir, retrained, threads_known=bool(trained))
     if diff:
         aside = rdir.with_name(f"{rdir.name}.mismatch-{time.strftime('%Y%m%dT%H%M%S')}")
         rdir.rename(aside)
-        why = "" if trained else (
-            "; its thread count is not recorded, and a run trained on more than one thread "
-            "cannot be repeated")
-        raise GandefError(f"the retrained model is not the committed one ({diff}){why}; "
+        raise GandefError(f"the retrained model is not the committed one ({diff}); "
                           f"{resdir} is untouched, the retrained run moved to {aside}")
     # where this retraining was stopped and resumed (asked for, or as recorded)
     stops = runs.read_json(retrained / "config.json").get("resumed_after", [])
