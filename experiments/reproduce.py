@@ -20,8 +20,8 @@ committed files are never written. Several threads sum in a varying order, so a 
 config.json records its thread count is retrained with that count (another is refused),
 and one trained on several threads cannot be reproduced at all. An interrupted
 reproduction resumes from its last epoch, but a resumed training need not repeat an
-uninterrupted one bit for bit; if the
-check then fails, the next call starts afresh (the folder was moved aside). A committed
+uninterrupted one bit for bit; if the check then fails, the next call starts afresh (the
+folder was moved aside). A committed
 run that was itself stopped after epoch k and resumed is repeated by stopping and
 resuming there too: automatically where its config.json records `resumed_after` (training
 records it since 2026-11-27), else by `--stop_after=k`, then the same command without it
