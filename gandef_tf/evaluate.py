@@ -273,6 +273,10 @@ def _evaluate(cfg, verbose, strategy, allow_train):
             extra["adaptive"]["search_seconds"] = round(time.time() - start, 1)
             beta = extra["adaptive"]["beta"]
         finished, clock = saved, [time.time()]
+        # an extension keeps the committed run's training time; a reproduction's own time
+        # goes into its extension record, beside the reproduction it names
+        model_seconds, train_seconds = train_seconds, (old or {}).get("train_seconds",
+                                                                       train_seconds)
         extra["attack_seconds"] = dict((old or {}).get("attack_seconds", {}))
 
         def save(new):  # after each attack: an interrupted evaluation resumes after it
@@ -286,7 +290,7 @@ def _evaluate(cfg, verbose, strategy, allow_train):
                     "attacks": [n for n in missing if f"pred_{n}" in new],
                     "eval_seconds": round(time.time() - start, 1),
                     **{k: v for k, v in runs.provenance().items() if k in PROVENANCE_KEYS},
-                    **runs.reproduced(cfg)}]
+                    **runs.reproduced(cfg, model_seconds)}]
             runs.save_npz(pred_path, **merged)
             res = results_dict(cfg, merged, train_seconds, (old or {}).get(
                 "eval_seconds", 0.0) + time.time() - start, old, {**extra, **ext})

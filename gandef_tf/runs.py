@@ -241,15 +241,18 @@ def prepare(cfg):
     return rdir
 
 
-def reproduced(cfg):
+def reproduced(cfg, train_seconds=None):
     """{"model": ...} naming the reproduction (experiments.reproduce) whose model extends
-    a committed run, else {} (the model that made the run)."""
+    a committed run, with its training time when given, else {} (the model that made the
+    run)."""
     path = run_dir(cfg) / "reproduced.json"
     if not path.exists():
         return {}
     rec = read_json(path)
-    return {"model": {"reproduced": True, **{k: rec[k] for k in ("date", "commit", "device")
-                                              if k in rec}}}
+    model = {"reproduced": True, **{k: rec[k] for k in ("date", "commit", "device") if k in rec}}
+    if train_seconds is not None:
+        model["train_seconds"] = round(train_seconds, 1)
+    return {"model": model}
 
 
 def save_checkpoint(rdir, trainer, epoch, elapsed):

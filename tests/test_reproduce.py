@@ -37,6 +37,9 @@ def test_a_reproduced_model_extends_the_committed_results(fake_data):
     assert {p.name: p.read_bytes() for p in runs.results_dir(cfg).iterdir()} == files
     assert reproduce(cfg) == rec  # done once: asked again, nothing is retrained
 
+    committed = json.loads(files["results.json"])
+    committed["train_seconds"] = 9999.9  # so that no reproduction can take the same time
+    (runs.results_dir(cfg) / "results.json").write_text(json.dumps(committed))
     old = ev.load_predictions(runs.results_dir(cfg) / "predictions.npz")
     wider = get_config("smoke", "mnist", "vanilla", n_train=64, n_test=16, epochs=2,
                        eval_attacks=("fgsm", "bim"), eval_batch_size=16)
@@ -45,6 +48,10 @@ def test_a_reproduced_model_extends_the_committed_results(fake_data):
     assert (new["pred_fgsm"] == old["pred_fgsm"]).all() and "pred_bim" in new
     [ext] = res["extensions"]
     assert ext["attacks"] == ["bim"] and ext["model"]["reproduced"] is True
+    # the run's training time stays the committed model's; the reproduction's is its own
+    reproduction = runs.read_json(runs.run_dir(cfg) / "train.json")["train_seconds"]
+    assert res["train_seconds"] == 9999.9
+    assert ext["model"]["train_seconds"] == round(reproduction, 1)
 
 
 def test_a_retraining_that_differs_is_refused_and_moved_aside(fake_data):
