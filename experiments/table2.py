@@ -13,7 +13,8 @@ accuracy being the mean over seeds); the std, seeds and provenance are in table2
 Beyond the paper, the rows "Adaptive PGD", "C&W merged", "APGD-CE", "APGD-DLR" and
 "Worst case" (per example, over every attack a run was evaluated with) follow the paper's
 (their paper and difference cells are empty; a row run on a seeded subset of the test
-images says how many, with its standard error), and table2.md / table2.json list the
+images says how many, with its standard error; a worst case whose seeds met different
+attacks says so), and table2.md / table2.json list the
 gradient-masking flags of every run and, per defense, the fall from PGD-2 to the worst
 case on the same images (read from predictions.npz).
 """
@@ -51,6 +52,8 @@ def cell_text(c, n_full=1, tex=False):
             return "missing"
         note = (f" [{'/'.join(map(str, c['subset']))} images, SE {c['se']:.2f}]"
                 if c.get("subset") else "")
+        if c.get("attacks"):  # seeds evaluated with different attack sets
+            note += f" [seeds differ: {'/'.join(map(str, c['attacks']))} attacks]"
         return mean_std(c["mean"], c["std"], c["n"], n_full, pm) + note
     if c["mean"] is None:
         return f"missing (paper {c['paper']:.2f})"
@@ -67,13 +70,17 @@ def mean_std(mean, std, n, n_full=1, pm="±"):
 
 def subset_info(loaded, c):
     """{'subset': [test images per run], 'se': mean standard error in %} of a cell whose
-    runs evaluated its row on a subset of their test images; {} otherwise."""
-    comb, found = c["column"] == "gandef_comb", []
+    runs evaluated its row on a subset of their test images, {} otherwise; a worst case
+    whose seeds saw different images or attacks also lists every seed's images and
+    {'attacks': [attacks per run]}, so that a mean over unlike evaluations says so."""
+    comb, found, images, attacks = c["column"] == "gandef_comb", [], set(), set()
     for s in c["seeds"]:
         r = report.column_runs(loaded, c["dataset"], c["column"])[s]
         if c["example"] == "worst_case":
             rob = r.get("robustness", {})
             n, se = rob.get("worst_case_examples"), rob.get(f"{'comb_' * comb}worst_case_se")
+            images.add(n or r.get("n_test"))
+            attacks.add(len(rob.get("attacks", [])))
         else:
             n = r.get("subset", {}).get("attacks", {}).get(c["example"])
             se = ((r.get("comb") or {}) if comb else r).get("standard_error", {}).get(c["example"])
@@ -81,7 +88,9 @@ def subset_info(loaded, c):
             found.append((n, 100 * se))
     if not found:
         return {}
-    return {"subset": sorted({n for n, _ in found}), "se": float(np.mean([e for _, e in found]))}
+    out = {"subset": sorted({n for n, _ in found} | images - {None}),
+           "se": float(np.mean([e for _, e in found]))}
+    return {**out, "attacks": sorted(attacks)} if len(attacks) > 1 else out
 
 
 def robustness_rows(loaded, datasets):
@@ -208,8 +217,11 @@ def markdown(preset, datasets, seeds, loaded, cells, prov, falls):
             "images right under every attack the run was evaluated with (GanDef-Comb: under "
             "each attack's Comb rule), the number to quote for a defense. \"[n images, SE "
             "s]\": the row ran on a seeded subset of n test images, the same for every run, "
-            "and s is its standard error in points (mean over seeds); a worst case with such "
-            "rows is taken on those images only."]
+            "and s is its standard error in points (mean over seeds of the runs on the "
+            "subset); a worst case with such rows is taken on those images only. \"[seeds "
+            "differ: a/b attacks]\": the seeds of that worst case were evaluated with "
+            "different numbers of attacks (and images), so their mean mixes weaker and "
+            "stronger evaluations; each seed's worst case is in its results.json."]
     older = [f"{d}/{m}/seed{s}" for d, by_m in loaded.items() for m, by_s in sorted(by_m.items())
              for s, r in sorted(by_s.items())
              if "pgd_adaptive" in r.get("accuracy", {}) and "candidates_kept" not in r]

@@ -88,6 +88,25 @@ def test_table2_rows_on_a_subset_show_images_and_standard_error():
     assert c["subset"] == [1000] and c["se"] == pytest.approx(1.355)
 
 
+def test_table2_worst_case_over_unlike_evaluations_says_so():
+    from experiments import table2
+
+    # seed 0: the paper's four attacks on every test image; seed 1: APGD too, on 1,000
+    with_robustness("paper", "pure_pgd", 0, 0.14)
+    with_robustness("paper", "pure_pgd", 1, 0.12)
+    for seed, attacks, extra in [(0, 4, {}), (1, 6, {"worst_case_examples": 1000,
+                                                     "worst_case_se": 0.0101})]:
+        path = report.run_path("paper", "mnist", "pure_pgd", seed)
+        res = runs.read_json(path)
+        res["robustness"].update(attacks=["fgsm", "bim", "pgd1", "pgd2", "apgd_ce",
+                                          "apgd_dlr"][:attacks], **extra)
+        runs.write_json(path, res)
+    md = table2.render("paper", "mnist", "0,1")["md"].read_text()
+    assert ("| MNIST | Worst case | missing | 13.00 ± 1.41 [1000/10000 images, SE 1.01] "
+            "[seeds differ: 4/6 attacks] |") in md
+    assert "[seeds differ: a/b attacks]" in md  # and the legend says what that means
+
+
 def gandef_predictions(seed, n=400):
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n).astype(np.int32)
