@@ -9,135 +9,27 @@ is the one that made the committed results, so that new attacks may extend them.
 Models live in $GANDEF_RUNS_DIR, results in git: a fresh clone (or a new machine) has the
 results but not the models, so it could only add an attack (APGD, say) by retraining and
 re-evaluating everything, which replaces the committed numbers. Training is seeded and, on
-one CPU thread, repeatable bit for bit on the same kind of CPU; so this retrains the run with
-its history and curve written inside the run folder (never into results/), and compares them
-with the committed history.csv (every column but the wall-clock seconds) and curve.csv.
-Identical: reproduced.json is written beside the model, `experiments.evaluate` then extends
-the committed results with the attacks they lack (keeping every committed prediction), and
-its extension record names the reproduction. Different: the run folder is moved aside, so no
-evaluation can use that model, and one error line says where the two first differ. The
-committed files are never written. Several threads sum in a varying order, so a run whose
-config.json records its thread count is retrained with that count (another is refused),
-and one trained on several threads cannot be reproduced at all. An interrupted
-reproduction resumes from its last epoch, but a resumed training need not repeat an
-uninterrupted one bit for bit; if the check then fails, the next call starts afresh (the
-folder was moved aside). A committed
-run that was itself stopped after epoch k and resumed is repeated by stopping and
-resuming there too: automatically where its config.json records `resumed_after` (training
-records it since 2026-11-27), else by `--stop_after=k`, then the same command without it
-(the mismatch line suggests this when the first k epochs agree).
+one CPU thread, repeatable bit for bit on the same kind of CPU; so this retrains the run
+(and first its shared pre-training, if it has one and its model is missing) and checks it
+against the committed history (gandef_tf.reproduce says how). Identical:
+`experiments.evaluate` then extends the committed results with the attacks they lack
+(keeping every committed prediction), and its extension record names the reproduction.
+Different: one error line says where, and no evaluation can use that model. The committed
+files are never written. An interrupted reproduction resumes from its last epoch, but a
+resumed training need not repeat an uninterrupted one bit for bit; if the check then fails,
+the next call starts afresh (the folder was moved aside). A committed run that was itself
+stopped after epoch k and resumed is repeated by stopping and resuming there too:
+automatically where its config.json records `resumed_after` (training records it since
+2026-11-27), else by `--stop_after=k`, then the same command without it (the mismatch line
+suggests this when the first k epochs agree).
 """
-
-import os
-import time
-from pathlib import Path
 
 from absl import flags
 
 from experiments import cli
-from gandef_tf import GandefError, plan, runs
-from gandef_tf.config import Config
-from gandef_tf.training import train
+from gandef_tf.reproduce import reproduce
 
 FLAGS = flags.FLAGS
-IGNORED = {"seconds"}  # wall-clock time differs on every run
-
-
-def _rows(path):
-    return [{k: v for k, v in r.items() if k not in IGNORED} for r in runs.read_csv(path)]
-
-
-def first_difference(committed, retrained, threads_known=True):
-    """None when every committed history.csv / curve.csv equals its retrained one (but
-    for the seconds column), else the first place where they differ, in words, with the
-    likely cause: a stop and resume when earlier epochs agree, else (threads_known False)
-    training on several threads."""
-    for name in ("history.csv", "curve.csv"):
-        old_path, new_path = Path(committed) / name, Path(retrained) / name
-        if not old_path.exists():
-            continue
-        if not new_path.exists():
-            return f"the retraining wrote no {name}"
-        old, new = _rows(old_path), _rows(new_path)
-        for i, (a, b) in enumerate(zip(old, new)):
-            keys = [k for k in a if a[k] != b.get(k)]
-            if keys:
-                hint = "" if name != "history.csv" or i == 0 else (
-                    f"; epochs 1-{i} are identical, so the committed run was probably stopped "
-                    f"after epoch {i} and resumed (a resumed run draws its data order and "
-                    f"random starts afresh): to repeat that, run with --stop_after={i}, then "
-                    "again without it")
-                if not hint and not threads_known:
-                    hint = ("; its thread count is not recorded, and a run trained on more "
-                            "than one thread cannot be repeated")
-                return (f"{name} row {i + 1}, {keys[0]}: committed {a[keys[0]]}, "
-                        f"retrained {b.get(keys[0])}{hint}")
-        if len(old) != len(new):
-            return f"{name} has {len(old)} committed rows and {len(new)} retrained ones"
-    return None
-
-
-def reproduce(cfg, verbose=0, allow_train=False, stop_after=0):
-    """Retrain cfg's committed run into its run folder and check it; returns the record
-    written to reproduced.json, or raises GandefError (run folder moved aside). stop_after=k
-    stops after epoch k, unchecked, and returns None; the next call resumes from there in
-    its own process, as the committed run did if it was stopped there (a run whose
-    config.json records `resumed_after` is stopped and resumed there without asking)."""
-    resdir, rdir = runs.results_dir(cfg), runs.run_dir(cfg)
-    if not (resdir / "results.json").exists():
-        raise GandefError(f"{resdir} holds no results to reproduce; train it with "
-                          "experiments.evaluate")
-    stored = Config.from_dict(runs.read_json(resdir / "results.json")["config"])
-    if not runs.same_run(stored, cfg):
-        raise GandefError(f"{resdir} was made with another config than these flags give")
-    if (rdir / "reproduced.json").exists():
-        return runs.read_json(rdir / "reproduced.json")
-    if (rdir / "train.json").exists():
-        raise GandefError(f"{rdir} already holds a finished model (not a reproduction): "
-                          "evaluate extends the results with it as it is")
-    info = runs.read_json(resdir / "config.json") if (resdir / "config.json").exists() else {}
-    trained, resumed = info.get("threads"), info.get("resumed_after", [])
-    if trained and runs.intra_op_threads(trained) != runs.intra_op_threads(runs.threads()):
-        raise GandefError(f"{resdir} was trained with {runs.intra_op_threads(trained)} "
-                          f"TensorFlow thread(s), this process has "
-                          f"{runs.intra_op_threads(runs.threads())}: pass "
-                          f"--threads={runs.intra_op_threads(trained)}")
-    scratch = rdir / "reproduce"  # the retraining's results/, inside the run folder
-    before = os.environ.get("GANDEF_RESULTS_DIR")
-    os.environ["GANDEF_RESULTS_DIR"] = str(scratch)
-    try:
-        why_not = plan.refusal([plan.status(cfg, train_only=True)], allow_train)
-        if why_not:
-            raise GandefError(why_not)
-        if stop_after and not 0 < stop_after < cfg.epochs:
-            raise GandefError(f"stop_after must be between 1 and {cfg.epochs - 1}, got "
-                              f"{stop_after}")
-        start = time.time()
-        if stop_after:
-            return train(cfg, verbose=verbose, stop_after=stop_after)
-        for k in resumed:  # stopped and resumed where the committed run was
-            if runs.checkpoint_epoch(rdir) < k:
-                train(cfg, verbose=verbose, stop_after=k)
-        seconds = train(cfg, verbose=verbose)[2]
-        retrained = runs.results_dir(cfg)
-    finally:
-        if before is None:
-            os.environ.pop("GANDEF_RESULTS_DIR")
-        else:
-            os.environ["GANDEF_RESULTS_DIR"] = before
-    diff = first_difference(resdir, retrained, threads_known=bool(trained))
-    if diff:
-        aside = rdir.with_name(f"{rdir.name}.mismatch-{time.strftime('%Y%m%dT%H%M%S')}")
-        rdir.rename(aside)
-        raise GandefError(f"the retrained model is not the committed one ({diff}); "
-                          f"{resdir} is untouched, the retrained run moved to {aside}")
-    # where this retraining was stopped and resumed (asked for, or as recorded)
-    stops = runs.read_json(retrained / "config.json").get("resumed_after", [])
-    record = {"results": str(resdir), "compared": ["history.csv", "curve.csv"],
-              "identical": True, "resumed_after": stops, "train_seconds": round(seconds, 1),
-              "wall_seconds": round(time.time() - start, 1), **runs.provenance()}
-    runs.write_json(rdir / "reproduced.json", record)
-    return record
 
 
 def main(argv):

@@ -1,4 +1,4 @@
-"""experiments.reproduce: a committed run whose model is gone is retrained and checked
+"""gandef_tf.reproduce (experiments.reproduce): a committed run whose model is gone is retrained and checked
 against its committed history before new attacks may extend its results; a retraining that
 differs is refused and moved aside, and the committed files are never written."""
 
@@ -11,10 +11,10 @@ import sys
 import pytest
 
 from conftest import REPO
-from experiments.reproduce import first_difference, reproduce
-from gandef_tf import GandefError, runs
+from gandef_tf import GandefError, runs, training
 from gandef_tf import evaluate as ev
 from gandef_tf.config import get_config
+from gandef_tf.reproduce import first_difference, reproduce
 from gandef_tf.training import train
 
 pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True`:UserWarning")
@@ -165,3 +165,49 @@ def test_first_difference_ignores_only_the_seconds(tmp_path):
     (b / "history.csv").write_text("epoch,loss,seconds\n1,0.5,3.0\n")
     (a / "curve.csv").write_text("step,test_accuracy\n50,0.9\n")
     assert first_difference(a, b) == "the retraining wrote no curve.csv"
+
+
+def pretrained_config(method="vanilla"):
+    return get_config("smoke", "mnist", method, n_train=64, n_test=16, epochs=1,
+                      pretrain_epochs=2, eval_attacks=("fgsm",), eval_batch_size=16)
+
+
+def committed_pretraining():
+    """A method trained from a shared pre-training that a session's end stopped after its
+    first epoch; then every model is deleted, as on a fresh clone. Returns the committed
+    pre-training's files."""
+    cfg = pretrained_config()
+    pre = training.pretrain_config(cfg)
+    assert train(pre, verbose=0, stop_after=1) is None
+    ev.evaluate(cfg, verbose=0)  # resumes the pre-training, then trains the method from it
+    assert runs.read_json(runs.results_dir(pre) / "config.json")["resumed_after"] == [1]
+    shutil.rmtree(runs.run_dir(cfg).parents[1])
+    return pre, {p.name: p.read_bytes() for p in runs.results_dir(pre).iterdir()}
+
+
+def test_a_shared_pretraining_is_reproduced_not_replaced(fake_data):
+    pre, files = committed_pretraining()
+    cfg = pretrained_config()
+    assert reproduce(cfg)["identical"]  # the pre-training first, stopped where it was
+    assert runs.read_json(runs.run_dir(pre) / "reproduced.json")["resumed_after"] == [1]
+    shutil.rmtree(runs.run_dir(cfg).parents[1])
+    # a new method of the seed, on a fresh clone, starts from the committed pre-training
+    other = pretrained_config("pure_pgd")
+    train(other, verbose=0)
+    assert (runs.run_dir(pre) / "reproduced.json").exists()
+    info = runs.read_json(runs.results_dir(other) / "config.json")["pretrain"]
+    assert info["reproduced"] is True and info["epochs"] == 2
+    assert {p.name: p.read_bytes() for p in runs.results_dir(pre).iterdir()} == files
+
+
+def test_a_shared_pretraining_that_differs_stops_the_runs_that_would_start_from_it(fake_data):
+    pre, _ = committed_pretraining()
+    hist = runs.results_dir(pre) / "history.csv"
+    hist.write_text(hist.read_text().replace("\n1,", "\n1,9", 1))
+    files = {p.name: p.read_bytes() for p in runs.results_dir(pre).iterdir()}
+    other = pretrained_config("pure_pgd")
+    with pytest.raises(GandefError, match="row 1, loss.*move .*vanilla-pretrain/seed0 away"):
+        train(other, verbose=0)
+    assert not runs.run_dir(other).joinpath("train.json").exists()
+    assert not runs.run_dir(pre).exists()  # moved aside: no run can start from it
+    assert {p.name: p.read_bytes() for p in runs.results_dir(pre).iterdir()} == files
