@@ -58,7 +58,7 @@ def main(argv):
     clf32 = float32_copy(finished[0])
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        clf16 = build_classifier(cfg.dataset)
+        clf16 = build_classifier(cfg.dataset, cfg.dropout)
         clf16.set_weights(clf32.get_weights())
     finally:
         keras.mixed_precision.set_global_policy("float32")

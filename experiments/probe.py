@@ -119,7 +119,7 @@ def _accuracy_in(cfg, clf32, x, y):
 
     keras.mixed_precision.set_global_policy(cfg.precision)
     try:
-        clf = build_classifier(cfg.dataset)
+        clf = build_classifier(cfg.dataset, cfg.dropout)
         clf.set_weights(clf32.get_weights())
         attack = make_attack(clf, spec_for(cfg, "pgd1"))
         right = [np.argmax(clf(attack(x[i:i + cfg.eval_batch_size], y[i:i + cfg.eval_batch_size]),

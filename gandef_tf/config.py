@@ -36,6 +36,14 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # computes (sigmoid applied to D's probability: README "Deviations", losses.py).
 GANDEF_LOSSES = ("equation", "authors_code")
 GANDEF_METHODS = ("gandef", "gandef_v1")
+# allCNN's dropout layers: Table 4's (real dropout), or as the authors' code ran them
+# (inactive: TF1's tf.layers.dropout without training= defaults to training=False;
+# REFERENCE.md section 3). LeNet has no dropout layers, so MNIST runs never read it.
+DROPOUTS = ("table4", "authors_code")
+# How lr_values apply at lr_boundaries: "piecewise" holds each value until the next
+# boundary (a step drop); "linear" interpolates between knots, lr_values[0] at step 0 and
+# lr_values[i + 1] at lr_boundaries[i], then holds the last (a cyclic lr: 0 -> peak -> 0).
+LR_SCHEDULES = ("piecewise", "linear")
 # Fields that change how saved predictions are scored or batched, or which attacks are
 # run, not what was trained: a finished run may be re-scored, or extended with attacks it
 # lacks (a run stored with the paper's four attacks is extended, never refused).
@@ -65,9 +73,11 @@ class Config:
     lr: float = 1e-4
     lr_boundaries: tuple = ()  # optimizer steps where the learning rate drops ...
     lr_values: tuple = ()  # ... to these values
+    lr_schedule: str = "piecewise"  # | linear (LR_SCHEDULES)
     momentum: float = 0.9
     weight_decay: float = 0.0  # coefficient of sum(tf.nn.l2_loss(kernel)) over classifier kernels
     augment: bool = False  # pad-4 random crop + horizontal flip (CIFAR-10)
+    dropout: str = "table4"  # | authors_code: allCNN's dropout layers inactive (DROPOUTS)
     train_attack: str = "pgd1"  # a name in attacks.REGISTRY[dataset]
     eps: Optional[float] = None  # overrides the registry's eps for every attack
     eps_iter: Optional[float] = None  # overrides the registry's step size for every attack
@@ -113,6 +123,13 @@ class Config:
         _check(self.optimizer in ("adam", "sgd"), f"unknown optimizer {self.optimizer!r}")
         _check(self.disc_batch in ("fresh", "reuse"), "disc_batch must be fresh or reuse")
         _check(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}")
+        _check(self.dropout in DROPOUTS, f"dropout must be one of {DROPOUTS}, got {self.dropout!r}")
+        _check(self.lr_schedule in LR_SCHEDULES,
+               f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        _check(self.lr_schedule == "piecewise" or self.lr_boundaries,
+               "lr_schedule='linear' needs lr_boundaries and lr_values (its knots)")
+        _check(list(self.lr_boundaries) == sorted(set(self.lr_boundaries)),
+               f"lr_boundaries must increase, got {self.lr_boundaries}")
         _check(self.gandef_loss in GANDEF_LOSSES, f"gandef_loss must be one of {GANDEF_LOSSES}")
         _check(self.n_val >= 0 and self.pretrain_epochs >= 0,
                "n_val and pretrain_epochs must be >= 0")
@@ -253,22 +270,25 @@ def native_bfloat16(cpuinfo=None):
     return bool(flags & {"amx_bf16", "avx512_bf16"})
 
 
-_said_float32 = []
-
-
 def default_precision():
     """Training precision when none is asked for (quick and paper presets): bfloat16 on a
     CPU with native bfloat16 and no GPU, else float32 (GPUs keep float32 unless asked;
-    on Ampere and newer TensorFlow itself may use TF32 for float32 matmuls)."""
+    on Ampere and newer TensorFlow itself may use TF32 for float32 matmuls). Silent: a
+    refusal or a plan prints only its own line (training says why, precision_note)."""
     if not native_bfloat16():
-        if not _said_float32:
-            _said_float32.append(1)
-            print("[precision] this CPU has no native bfloat16 (amx_bf16 / avx512_bf16): "
-                  "training in float32")
         return "float32"
     import tensorflow as tf  # only here: config stays importable without TensorFlow
 
     return "float32" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+
+
+def precision_note(cfg):
+    """The line training prints when a CPU preset trains in float32 for want of native
+    bfloat16 (its runs take ~2-5x longer than on a host with it), else None."""
+    if cfg.preset == "smoke" or cfg.precision != "float32" or native_bfloat16():
+        return None
+    return ("[precision] this CPU has no native bfloat16 (amx_bf16 / avx512_bf16): "
+            "training in float32")
 
 
 def get_config(preset, dataset, method, seed=0, **overrides):
@@ -305,6 +325,7 @@ def deviations(cfg):
     unused = _UNUSED["gandef" if cfg.is_gandef else cfg.method if cfg.method in _UNUSED
                      else "other"]
     unused += ("train_attack", "eps_ramp_steps") if cfg.method == "vanilla" else ()
+    unused += ("dropout",) if cfg.dataset == "mnist" else ()
     out = []
     for f in dataclasses.fields(Config):
         if f.name in ("preset",) + EVAL_ONLY_FIELDS + MONITOR_FIELDS + unused:

@@ -18,9 +18,30 @@ from gandef_tf.attacks import assert_in_threat_model, generate, spec_for
 from gandef_tf.models import build_classifier, build_discriminator
 
 
+class LinearKnots(keras.optimizers.schedules.LearningRateSchedule):
+    """lr_values[0] at step 0, lr_values[i + 1] at boundaries[i], linear in between, then
+    the last value held: a cyclic lr is knots (peak_step, last_step), values (0, peak, 0)."""
+
+    def __init__(self, boundaries, values):
+        self.boundaries, self.values = [0.0] + [float(b) for b in boundaries], list(values)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        knots, values = tf.constant(self.boundaries), tf.constant(self.values, tf.float32)
+        i = tf.clip_by_value(tf.searchsorted(knots, [step], side="right")[0] - 1, 0,
+                             len(self.boundaries) - 2)
+        frac = tf.clip_by_value((step - knots[i]) / (knots[i + 1] - knots[i]), 0.0, 1.0)
+        return values[i] + frac * (values[i + 1] - values[i])
+
+    def get_config(self):
+        return {"boundaries": self.boundaries[1:], "values": self.values}
+
+
 def make_optimizer(cfg):
     lr = cfg.lr
-    if cfg.lr_boundaries:
+    if cfg.lr_boundaries and cfg.lr_schedule == "linear":
+        lr = LinearKnots(cfg.lr_boundaries, cfg.lr_values)
+    elif cfg.lr_boundaries:
         lr = keras.optimizers.schedules.PiecewiseConstantDecay(
             list(cfg.lr_boundaries), list(cfg.lr_values))
     if cfg.optimizer == "sgd":
@@ -125,7 +146,7 @@ def build_trainer(cfg, classifier=None, discriminator=None):
     from gandef_tf.gandef import GanDef  # gandef builds on this module
 
     keras.mixed_precision.set_global_policy(cfg.precision)
-    classifier = classifier or build_classifier(cfg.dataset)
+    classifier = classifier or build_classifier(cfg.dataset, cfg.dropout)
     if cfg.is_gandef:
         trainer = GanDef(classifier, discriminator or build_discriminator(), cfg)
         d_optimizer = keras.optimizers.Adam(cfg.disc_lr)

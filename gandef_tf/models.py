@@ -4,15 +4,26 @@
     clf = build_classifier("mnist")        # LeNet, 3,274,634 parameters
     disc = build_discriminator()           # Dense32-ReLU-Dense64-ReLU-Dense1, 2,529
     logits = clf(x, training=False)        # x: float32 NHWC in [0, 1]
+    clf = build_classifier("cifar10", dropout="authors_code")  # allCNN, dropout inactive
 """
 
 import keras
 from keras import layers
 
 from gandef_tf import GandefError
+from gandef_tf.config import DROPOUTS
 
 INPUT_SHAPES = {"mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 NUM_CLASSES = 10
+
+
+@keras.saving.register_keras_serializable(package="gandef_tf")
+class InactiveDropout(layers.Dropout):
+    """Table 4's dropout layer as the authors' code ran it: the same layer and rate, but
+    it returns its input in training mode too (no parameters either way)."""
+
+    def call(self, inputs, training=None):
+        return inputs
 
 
 def lenet(num_classes=NUM_CLASSES):
@@ -31,8 +42,11 @@ def lenet(num_classes=NUM_CLASSES):
     return keras.Model(inputs, logits, name="lenet")  # mixed precision, for stable losses
 
 
-def all_cnn(num_classes=NUM_CLASSES):
-    """Table 4: allCNN with He init and real dropout (the authors' code never ran it)."""
+def all_cnn(num_classes=NUM_CLASSES, dropout="table4"):
+    """Table 4: allCNN with He init; dropout "table4" is real, "authors_code" inactive."""
+    if dropout not in DROPOUTS:
+        raise GandefError(f"unknown dropout {dropout!r}; choose from {DROPOUTS}")
+    drop = layers.Dropout if dropout == "table4" else InactiveDropout
 
     def conv(x, filters, size, padding, name):
         x = layers.Conv2D(filters, size, padding=padding, kernel_initializer="he_normal",
@@ -40,15 +54,15 @@ def all_cnn(num_classes=NUM_CLASSES):
         return layers.ReLU(name=name + "_relu")(x)
 
     x = inputs = keras.Input(INPUT_SHAPES["cifar10"], name="image")
-    x = layers.Dropout(0.2, name="drop0")(x)
+    x = drop(0.2, name="drop0")(x)
     for i in range(3):
         x = conv(x, 96, 3, "same", f"conv1_{i + 1}")
     x = layers.MaxPooling2D(2, 2, name="pool1")(x)
-    x = layers.Dropout(0.5, name="drop1")(x)
+    x = drop(0.5, name="drop1")(x)
     for i in range(3):
         x = conv(x, 192, 3, "same", f"conv2_{i + 1}")
     x = layers.MaxPooling2D(2, 2, name="pool2")(x)
-    x = layers.Dropout(0.5, name="drop2")(x)
+    x = drop(0.5, name="drop2")(x)
     x = conv(x, 192, 3, "valid", "conv3_1")
     x = conv(x, 192, 1, "same", "conv3_2")
     x = conv(x, 192, 1, "same", "conv3_3")
@@ -57,11 +71,12 @@ def all_cnn(num_classes=NUM_CLASSES):
     return keras.Model(inputs, logits, name="all_cnn")
 
 
-def build_classifier(dataset):
+def build_classifier(dataset, dropout="table4"):
+    """LeNet (no dropout layers: `dropout` is unused) or allCNN with `dropout`."""
     if dataset == "mnist":
         return lenet()
     if dataset == "cifar10":
-        return all_cnn()
+        return all_cnn(dropout=dropout)
     raise GandefError(f"unknown dataset {dataset!r}; choose from {tuple(INPUT_SHAPES)}")
 
 
@@ -72,12 +87,19 @@ def float32_copy(model):
     keras.mixed_precision.set_global_policy("float32")
     if all(layer.compute_dtype == "float32" for layer in model.layers):
         return model
-    builders = {"lenet": lenet, "all_cnn": all_cnn, "discriminator": build_discriminator}
+    builders = {"lenet": lenet, "all_cnn": lambda: all_cnn(dropout=dropout_of(model)),
+                "discriminator": build_discriminator}
     if model.name not in builders:
         raise GandefError(f"cannot make a float32 copy of model {model.name!r}")
     copy = builders[model.name]()
     copy.set_weights(model.get_weights())
     return copy
+
+
+def dropout_of(model):
+    """The `dropout` value an allCNN was built with."""
+    inactive = any(isinstance(layer, InactiveDropout) for layer in model.layers)
+    return "authors_code" if inactive else "table4"
 
 
 def build_discriminator(num_classes=NUM_CLASSES):

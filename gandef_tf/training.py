@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from gandef_tf import GandefError, curve, data, runs
 from gandef_tf.attacks import spec_for
-from gandef_tf.config import Config, deviations
+from gandef_tf.config import Config, deviations, precision_note
 from gandef_tf.methods import build_trainer
 from gandef_tf.models import float32_copy
 
@@ -227,7 +227,7 @@ def pretrain_config(cfg):
     defaults = Config(preset=cfg.preset, dataset=cfg.dataset, method="vanilla")
     return dataclasses.replace(
         cfg, method="vanilla", tag="pretrain", epochs=cfg.pretrain_epochs, pretrain_epochs=0,
-        lr=cfg.pretrain_lr, lr_boundaries=(), lr_values=(),
+        lr=cfg.pretrain_lr, lr_boundaries=(), lr_values=(), lr_schedule="piecewise",
         **{k: getattr(defaults, k) for k in _METHOD_ONLY})
 
 
@@ -269,6 +269,8 @@ def _train(cfg, verbose, strategy, stop_after=None):
                        else {})}
     for line in deviations(cfg):
         print(f"[{cfg.preset}] deviation from the paper: {line}")
+    if precision_note(cfg):
+        print(precision_note(cfg))
     keras.utils.set_random_seed(cfg.seed)
     with get_strategy(strategy).scope():  # variables (optimizers' too) made in scope
         trainer = build_trainer(cfg)

@@ -1,0 +1,189 @@
+"""Epoch probes: one config trained for whole epochs, scored on held-out images after each.
+
+    python -m experiments.probe_epochs --dataset=cifar10 --method=pure_pgd --epochs=10 \
+        --name=pure_pgd.authors_code.adam --set=dropout=authors_code \
+        --out=results/quick/cifar10/tuning/dropout_schedule.jsonl
+
+After every epoch one JSON line goes to `--out` (the file is rewritten atomically; lines
+of other probes are kept): accuracy on `--score_n` validation images (held-out training
+images, never test images) on original examples and under PGD-1, in float32; accuracy on
+the training attack's examples of `--train_n` fixed training images, generated as training
+generates them (classifier in inference mode) and classified in inference mode (what
+test-time PGD-1 measures) and in training mode (what fit()'s running accuracy measures,
+dropout on); fit()'s logs, the epoch's seconds, the config, the overrides, the provenance.
+
+The probe's state is checkpointed after every epoch under
+$GANDEF_RUNS_DIR/probes/<dropout>/<name>/; re-running the same command resumes after the
+last finished epoch. A config with `pretrain_epochs` starts from a shared clean
+pre-training trained in $GANDEF_RUNS_DIR/probes/<dropout>/ (never results/: its record
+there belongs to the committed runs), shared by every probe with the same dropout.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from absl import flags
+
+from experiments import cli
+from experiments.probe import parse_overrides, score
+from gandef_tf import GandefError, runs
+from gandef_tf.config import DATASETS, METHODS, Config, get_config
+
+FLAGS = flags.FLAGS
+TRAIN_SUBSET_SEED = 2024  # the fixed training images whose attack accuracy is tracked
+
+
+def probe_root(cfg):
+    """Where a probe's checkpoints (and its shared pre-training) live."""
+    return Path(os.environ.get("GANDEF_RUNS_DIR", "runs")) / "probes" / cfg.dropout
+
+
+def train_attack_accuracy(trainer, x, y, batch=250):
+    """Accuracy on the training attack's examples of (x, y), generated as train_step does,
+    classified in inference mode and in training mode (dropout on)."""
+    right_inf, right_train = [], []
+    for i in range(0, len(x), batch):
+        xb, yb = x[i:i + batch], y[i:i + batch]
+        x_adv = trainer.adversarial(xb, yb)
+        right_inf.append(np.argmax(trainer.classifier(x_adv, training=False).numpy(), 1) == yb)
+        right_train.append(np.argmax(trainer.classifier(x_adv, training=True).numpy(), 1) == yb)
+    return {"inference_mode": float(np.mean(np.concatenate(right_inf))),
+            "training_mode": float(np.mean(np.concatenate(right_train)))}
+
+
+def read_rows(out, name):
+    """(this probe's rows, every other line) of the --out file."""
+    mine, other = [], []
+    if Path(out).exists():
+        for line in Path(out).read_text().splitlines():
+            if line.strip():
+                (mine if json.loads(line).get("name") == name else other).append(line)
+    return [json.loads(line) for line in mine], other
+
+
+def write_rows(out, name, rows):
+    """Replace this probe's rows in --out; probes running beside it write the same file,
+    so the read and the rewrite happen under a lock."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{out}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        other = read_rows(out, name)[1]
+        lines = other + [json.dumps(dict(r, name=name), sort_keys=True) for r in rows]
+        runs.atomic_write(out, "\n".join(lines) + "\n")
+
+
+@contextlib.contextmanager
+def _probe_dirs(root):
+    """The shared pre-training's model and records go under root, never results/ (the
+    committed runs' records); the environment is restored afterwards."""
+    saved = {k: os.environ.get(k) for k in ("GANDEF_RUNS_DIR", "GANDEF_RESULTS_DIR")}
+    os.environ.update(GANDEF_RUNS_DIR=str(root), GANDEF_RESULTS_DIR=str(root / "results"))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def run(cfg, name, overrides, out, score_n, train_n, verbose=2):
+    root = probe_root(cfg)
+    with _probe_dirs(root):
+        return _run(cfg, root / name, overrides, out, score_n, train_n, verbose)
+
+
+def _run(cfg, rdir, overrides, out, score_n, train_n, verbose):
+    import keras
+
+    from experiments.probe import start_trainer
+    from gandef_tf import training
+
+    name = rdir.name
+    stored = rdir / "config.json"
+    if stored.exists() and Config.from_dict(runs.read_json(stored)["config"]) != cfg:
+        raise GandefError(f"probe {name!r} in {rdir} was started with another config; "
+                          "choose another --name or move that folder away")
+    runs.write_json(stored, {"config": cfg.to_dict(), "overrides": overrides,
+                             **runs.provenance()})
+    trainer = start_trainer(cfg)
+    done, elapsed = runs.load_checkpoint(rdir, trainer)
+    rows = read_rows(out, name)[0]
+    rows = [r for r in rows if r["epoch"] <= done]
+    if done >= cfg.epochs:
+        print(f"probe {name}: all {cfg.epochs} epochs done ({out})")
+        return rows
+    if done:
+        print(f"probe {name}: resuming after epoch {done}")
+    x_val, y_val = training.load_validation(cfg)
+    x_val, y_val = x_val[:score_n], y_val[:score_n]
+    (x_tr, y_tr), _ = training.load_data(cfg)
+    pick = np.sort(np.random.default_rng(TRAIN_SUBSET_SEED).choice(len(x_tr), train_n, False))
+    x_sub, y_sub = x_tr[pick], y_tr[pick]
+    train_ds, _ = training.make_datasets(cfg, (x_tr, y_tr), (x_val, y_val))
+    keras.utils.set_random_seed(cfg.seed + 1000 * done)  # a resumed epoch draws afresh
+    resumed = (rows[-1].get("resumed_after", []) if rows else []) + ([done] if done else [])
+
+    class Score(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            nonlocal elapsed
+            seconds = time.time() - self.start
+            elapsed += seconds
+            runs.save_checkpoint(rdir, trainer, epoch + 1, elapsed)
+            row = {"epoch": epoch + 1, "step": int(trainer.optimizer.iterations.numpy()),
+                   "train_seconds": round(seconds, 1),
+                   "train": {k: float(v) for k, v in (logs or {}).items()},
+                   "validation": score(trainer, cfg, x_val, y_val), "score_n": len(y_val),
+                   "train_attack": train_attack_accuracy(trainer, x_sub, y_sub),
+                   "train_n": len(y_sub), "overrides": overrides, "config": cfg.to_dict(),
+                   "resumed_after": resumed,
+                   **runs.provenance()}
+            row["score_seconds"] = round(time.time() - self.start - seconds, 1)
+            rows.append(row)
+            write_rows(out, name, rows)
+            print(json.dumps({"probe": name, "epoch": epoch + 1, **row["validation"],
+                              "train_attack": row["train_attack"], "s": row["train_seconds"]}),
+                  flush=True)
+
+    trainer.fit(train_ds, epochs=cfg.epochs, initial_epoch=done, verbose=verbose,
+                callbacks=[Score()] + training.schedule_callbacks(cfg))
+    return rows
+
+
+def main(argv):
+    cli.set_threads(FLAGS.threads)
+    overrides = parse_overrides(FLAGS.set)
+    overrides["epochs"] = FLAGS.epochs
+    cfg = get_config(FLAGS.preset, FLAGS.dataset, FLAGS.method, FLAGS.seed, **overrides)
+    if not cfg.n_val:
+        raise GandefError("a probe scores held-out training images: this config has n_val = 0;"
+                          " add --set=n_val=5000")
+    if not FLAGS.out or not FLAGS.name:
+        raise GandefError("--out (a .jsonl file) and --name (this probe's name) are required")
+    if not all(c.isalnum() or c in "._-" for c in FLAGS.name):
+        raise GandefError(f"--name may hold letters, digits, '.', '_' and '-', got {FLAGS.name!r}")
+    if not 1 <= FLAGS.score_n <= cfg.n_val or FLAGS.train_n < 1:
+        raise GandefError(f"--score_n must be in [1, {cfg.n_val}] and --train_n >= 1")
+    run(cfg, FLAGS.name, overrides, FLAGS.out, FLAGS.score_n, FLAGS.train_n, FLAGS.verbose)
+
+
+if __name__ == "__main__":
+    flags.DEFINE_enum("preset", "quick", ["paper", "quick", "smoke"], "Preset.")
+    flags.DEFINE_enum("dataset", "cifar10", DATASETS, "Dataset.")
+    flags.DEFINE_enum("method", "pure_pgd", METHODS, "Method.")
+    flags.DEFINE_integer("seed", 0, "Training seed.")
+    flags.DEFINE_integer("epochs", 10, "Adversarial (method) epochs.")
+    flags.DEFINE_multi_string("set", [], "Config override field=value (tuples: a:b).")
+    flags.DEFINE_string("name", None, "The probe's name (its checkpoint folder and rows).")
+    flags.DEFINE_string("out", None, "The .jsonl file of per-epoch rows.")
+    flags.DEFINE_integer("score_n", 1000, "Validation images scored after each epoch.")
+    flags.DEFINE_integer("train_n", 1000, "Training images whose attack accuracy is tracked.")
+    flags.DEFINE_integer("verbose", 2, "fit() verbosity.")
+    flags.DEFINE_integer("threads", 0, "TensorFlow threads (0: all cores).")
+    cli.run(main)

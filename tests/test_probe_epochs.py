@@ -1,0 +1,69 @@
+"""Epoch probes (experiments/probe_epochs.py): one row per epoch, scored on held-out
+images, the training attack's accuracy in both modes, resumable, other probes' rows kept."""
+
+import json
+
+import pytest
+
+from experiments import probe_epochs
+from gandef_tf import GandefError, data
+from gandef_tf.config import get_config
+from tests.conftest import synthetic_mnist
+
+
+@pytest.fixture
+def synthetic(monkeypatch):
+    monkeypatch.setattr(data, "load", lambda dataset, n_train=None, n_test=None, seed=0: (
+        synthetic_mnist(n_train or 320, 1000 + seed), synthetic_mnist(n_test or 64, 2000 + seed)))
+
+
+def cfg(epochs=2):
+    return get_config("smoke", "mnist", "mix_pgd", n_val=64, epochs=epochs)
+
+
+def test_probe_rows_resume_and_keep_other_probes(synthetic, tmp_path, monkeypatch):
+    out = tmp_path / "probes.jsonl"
+    out.write_text(json.dumps({"name": "other", "epoch": 1}) + "\n")
+    original = probe_epochs.write_rows
+
+    def stop_after_first_row(out_, name, rows):
+        original(out_, name, rows)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(probe_epochs, "write_rows", stop_after_first_row)
+    with pytest.raises(KeyboardInterrupt):
+        probe_epochs.run(cfg(), "p", {"n_val": 64}, out, score_n=32, train_n=16, verbose=0)
+    monkeypatch.setattr(probe_epochs, "write_rows", original)
+    rows = probe_epochs.run(cfg(), "p", {"n_val": 64}, out, score_n=32, train_n=16, verbose=0)
+    lines = [json.loads(l) for l in out.read_text().splitlines()]
+    assert lines[0] == {"name": "other", "epoch": 1}
+    mine = [l for l in lines if l["name"] == "p"]
+    assert [r["epoch"] for r in mine] == [r["epoch"] for r in rows] == [1, 2]
+    assert mine[0].get("resumed_after") == [] and mine[1]["resumed_after"] == [1]
+    for r in mine:
+        assert set(r["validation"]) >= {"original", "pgd1"} and r["score_n"] == 32
+        assert set(r["train_attack"]) == {"inference_mode", "training_mode"}
+        assert 0 <= r["train_attack"]["inference_mode"] <= 1 and r["train_n"] == 16
+        assert r["config"]["epochs"] == 2 and r["commit"]
+    assert mine[1]["step"] > mine[0]["step"] > 0
+    # finished: re-running trains nothing and keeps the rows
+    again = probe_epochs.run(cfg(), "p", {"n_val": 64}, out, score_n=32, train_n=16, verbose=0)
+    assert [r["epoch"] for r in again] == [1, 2]
+    assert out.read_text().count('"name": "p"') == 2
+
+
+def test_a_probe_name_refuses_another_config(synthetic, tmp_path):
+    out = tmp_path / "probes.jsonl"
+    probe_epochs.run(cfg(1), "q", {}, out, score_n=16, train_n=8, verbose=0)
+    with pytest.raises(GandefError, match="another config"):
+        probe_epochs.run(cfg(2), "q", {}, out, score_n=16, train_n=8, verbose=0)
+
+
+def test_probe_pretraining_never_writes_the_committed_results(synthetic, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    c = get_config("smoke", "mnist", "vanilla", n_val=64, epochs=1, pretrain_epochs=1)
+    root = probe_epochs.probe_root(c)
+    probe_epochs.run(c, "r", {}, tmp_path / "o.jsonl", score_n=16, train_n=8, verbose=0)
+    assert (root / "smoke/mnist/vanilla-pretrain/seed0/train.json").exists()
+    assert (root / "results/smoke/mnist/vanilla-pretrain/seed0/history.csv").exists()
+    assert not (tmp_path / "results").exists()
