@@ -96,6 +96,10 @@ class Config:
         _check(self.dataset in DATASETS, f"unknown dataset {self.dataset!r}; choose from {DATASETS}")
         _check(self.method in METHODS, f"unknown method {self.method!r}; choose from {METHODS}")
         _check(self.preset in PRESETS, f"unknown preset {self.preset!r}; choose from {PRESETS}")
+        for name in ("seed", "data_seed"):  # numpy's seeding takes 0 <= seed < 2**32
+            v = getattr(self, name)
+            _check(isinstance(v, int) and 0 <= v < 2**32,
+                   f"{name} must be an integer in [0, 2**32), got {v!r}")
         for name in ("eps", "eps_iter"):
             v = getattr(self, name)
             _check(v is None or 0 < v <= 1, f"{name} must be in (0, 1], got {v}")
