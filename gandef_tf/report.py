@@ -8,8 +8,9 @@
 A run that is missing stays absent: nothing here fills, interpolates or borrows a number.
 Accuracies from results.json are fractions; everything returned here is in percent.
 CSV outputs hold data only (their headers are fixed); each has a JSON beside it whose
-`provenance` key names the preset, seeds, commits and dates, and every PNG and Markdown
-file carries the same as a footer line.
+`provenance` key names the preset, seeds, commits and dates; every Markdown and LaTeX file
+carries the same as a footer line, every PNG a short one (preset, seeds, how many runs,
+their dates, the commit it was rendered at).
 """
 
 import os
@@ -21,7 +22,7 @@ import numpy as np
 from gandef_tf import GandefError, runs
 from gandef_tf.config import DATASETS, METHODS, PRESETS
 from gandef_tf.outputs import (footer, provenance, pyplot, save_figure,  # noqa: F401
-                               write_csv, write_json, write_output)
+                               short_footer, write_csv, write_json, write_output)
 
 EXAMPLES = ("original", "fgsm", "bim", "pgd1", "pgd2")  # the paper's rows
 # Beyond the paper, after the paper's rows and with no paper value: the adaptive attacks,
