@@ -169,6 +169,11 @@ def main(argv):
     if not FLAGS.render_only:
         sweep(preset, dataset, gammas, seeds, verbose=FLAGS.verbose, allow_train=FLAGS.train,
               forms=FLAGS.forms)
+    if not any(p["seeds"] for f in FLAGS.forms or GANDEF_LOSSES
+               for p in points(preset, dataset, gammas, seeds, f)):
+        raise GandefError(f"no {preset} gamma-sweep runs for {dataset}, gammas "
+                          f"{FLAGS.gammas}, seeds {FLAGS.seeds}: nothing rendered, every file "
+                          "left as it was; without --render_only the sweep makes them (priced first)")
     paths = render(preset, dataset, gammas, seeds, forms=FLAGS.forms)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
 

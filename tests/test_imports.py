@@ -82,3 +82,10 @@ def test_the_library_imports_no_command():
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         names += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
         assert not [n for n in names if n.split(".")[0] == "experiments"], path.name
+
+
+def test_figures_and_results_hold_no_code():
+    """Runnable code lives in experiments/ (figures/gpu_proxy/'s bench included)."""
+    code = [p for d in ("figures", "results") for p in (REPO / d).rglob("*.py")]
+    assert not code, code
+    assert (REPO / "experiments" / "proxy_bench.py").exists()
