@@ -1,16 +1,11 @@
 """The base of every training method: a Keras model that holds the classifier and updates
 it with one GradientTape per step; the methods (methods.py, gandef.py) add train_step.
 
-    from gandef_tf import losses
     from gandef_tf.trainer import Trainer
 
-    class Vanilla(Trainer):
+    class MyMethod(Trainer):   # train_step: loss_fn() -> (loss, logits, labels) on a batch
         def train_step(self, data):
-            x, y = data
-            def loss_fn():
-                z = self.classifier(x, training=True)
-                return losses.cross_entropy(y, z), z, y
-            return self.classifier_update(loss_fn)
+            return self.classifier_update(lambda: my_loss(self.classifier, *data))
 """
 
 import keras
