@@ -111,9 +111,9 @@ def plot(panels, crosses, best=None, flags=None):
             ax.legend(fontsize=7, loc="lower left")
     if not panels:
         axes[0, 0].text(0.5, 0.5, "no runs found", ha="center", transform=axes[0, 0].transAxes)
-    fig.suptitle("Fig. 4: overall accuracy vs ratio of adversarial examples "
-                 "(dots: GanDef-Comb overtakes that defense; dashed: τ chosen per ρ, "
-                 "beyond the paper; dotted: a detector flagging every input)")
+    fig.suptitle("Fig. 4: overall accuracy vs ratio of adversarial examples\n(dots: GanDef-Comb "
+                 "overtakes that defense; dashed: τ chosen per ρ, beyond the paper; dotted "
+                 "diagonal: a detector flagging every input)")
     fig.tight_layout()
     return fig
 
