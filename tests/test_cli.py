@@ -273,7 +273,7 @@ def tree_state(folder):
 @pytest.fixture(scope="module")
 def bad_input_runs(tmp_path_factory):
     """The committed results/, copies of the committed figures; every command at once.
-    {name: (returncode, stderr lines)}, and the figures before and after."""
+    {name: (returncode, stderr lines, stdout)}, and the figures before and after."""
     base = tmp_path_factory.mktemp("bad_input")
     figures = base / "figures"
     shutil.copytree(REPO / "figures" / "quick", figures / "quick")
@@ -289,15 +289,16 @@ def bad_input_runs(tmp_path_factory):
         for name, cmd in cmds.items()}
     out = {}
     for name, p in procs.items():
-        _, err = p.communicate(timeout=240)
-        out[name] = (p.returncode, err.splitlines())
+        stdout, err = p.communicate(timeout=240)
+        out[name] = (p.returncode, err.splitlines(), stdout)
     return out, before, tree_state(figures), base
 
 
 def test_a_negative_seed_is_one_error_line_before_anything_starts(bad_input_runs):
     out, _, _, base = bad_input_runs
-    code, err = out["negative_seed"]
+    code, err, stdout = out["negative_seed"]
     assert code == 2 and err == ["error: seed must be an integer in [0, 2**32), got -1"], err
+    assert stdout == ""  # not even the precision notice of a run about to start
     assert not (base / "seed" / "runs").exists() and not (base / "seed" / "results").exists()
     with pytest.raises(GandefError, match="data_seed"):
         get_config("smoke", "mnist", "vanilla", data_seed=-3)
@@ -306,7 +307,7 @@ def test_a_negative_seed_is_one_error_line_before_anything_starts(bad_input_runs
 @pytest.mark.parametrize("name", RENDERS_OF_NO_RUN)
 def test_a_render_of_no_existing_run_refuses_and_writes_nothing(bad_input_runs, name):
     out, before, after, _ = bad_input_runs
-    code, err = out[name]
+    code, err, _ = out[name]
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith("error: no quick ") and "nothing rendered" in err[0], err
     assert after == before  # every committed figure as it was, byte for byte, mtime too
