@@ -281,7 +281,7 @@ def default_precision():
 def get_config(preset, dataset, method, seed=0, **overrides):
     """The config of one run: preset values, then explicit overrides (None = keep)."""
     _check(preset in PRESETS, f"unknown preset {preset!r}; choose from {PRESETS}")
-    _check_seed("seed", seed)  # before the precision notice: a bad seed is one line
+    _check_seed("seed", seed)  # before any preset value is looked up
     values = paper_values(dataset, method)
     if preset != "smoke" and overrides.get("precision") is None:
         # smoke stays float32: its tests compare weights exactly across strategies.
