@@ -155,8 +155,8 @@ def reproduce(cfg, verbose=0, allow_train=False, stop_after=0):
         raise GandefError(why_not)
     pre = training.pretrain_config(cfg)
     if pre is not None and not (runs.run_dir(pre) / "train.json").exists() and committed(pre):
-        # here, not left to training.train: once results are redirected to the scratch
-        # folder, the committed pre-training's record is out of its sight
+        # before the results are redirected to the scratch folder, where the committed
+        # pre-training's record is out of sight
         reproduce(pre, verbose=verbose, allow_train=True)  # priced in the refusal above
     start = time.time()
     with _results_in(scratch):
