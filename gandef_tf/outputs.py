@@ -47,7 +47,7 @@ def short_footer(prov):
     the commit it was rendered at; the runs' commits are in the json beside it."""
     dates = list(dict.fromkeys(d[:10] for d in prov.get("run_dates", [])))
     runs_part = (f"{prov['n_runs']} run{'s' * (prov['n_runs'] != 1)} dated {' to '.join(dates)} "
-                 "(their commits: in the .json beside this file)"
+                 "(run commits: in the .json beside this file)"
                  if prov.get("n_runs") else "no runs found")
     rendered = prov["rendered_commit"]
     rendered = rendered[:12] + ("-dirty" if rendered.endswith("-dirty") else "")
