@@ -174,6 +174,7 @@ def plot(dataset, unit, stats):
 
 def main(argv):
     preset, (dataset,), seeds = report.resolve_selection(FLAGS.preset, [FLAGS.dataset], FLAGS.seeds)
+    report.require_runs(preset, [dataset], seeds, METHODS, "history.csv")
     paths = render(preset, dataset, seeds)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     for line in report.missing_lines(preset, [dataset], seeds, METHODS, [dataset]):

@@ -12,12 +12,29 @@ without its model. A run that lacks attacks is extended with them (its model loa
 trained when it has neither results nor a model). Retraining over saved results, or work
 estimated above 30 minutes on this device, is refused with one line that prices it;
 `--train` starts it.
+
+    from experiments.evaluate import evaluate
+    res = evaluate(cfg, allow_train=False)   # these decisions, then gandef_tf.evaluate
 """
 
+import gandef_tf.evaluate
+from experiments import cli, reproduce
+from experiments.plan import refusal
+from gandef_tf import GandefError, autoattack, plan
 
-from experiments import cli
-from gandef_tf import autoattack
-from gandef_tf.evaluate import evaluate
+
+def evaluate(cfg, verbose=1, strategy="default", allow_train=False):
+    """The command's decisions, then gandef_tf.evaluate.evaluate: a retraining over saved
+    results, or work estimated above the limit, is refused with its price unless
+    allow_train (--train); a committed shared pre-training whose model is not here is
+    reproduced before a run is trained from it."""
+    st = plan.status(cfg)
+    why_not = refusal([st], allow_train)  # before anything is made
+    if why_not:
+        raise GandefError(why_not)
+    if st.work in ("train", "retrain"):
+        reproduce.pretraining(cfg, verbose)
+    return gandef_tf.evaluate.evaluate(cfg, verbose, strategy, retrain=allow_train)
 
 
 def summary(cfg, res):

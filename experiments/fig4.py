@@ -11,6 +11,14 @@ Writes figures/<preset>/fig4.{png,csv,json}; fig4.json is
 [0, 1]; a baseline without runs is absent) plus "provenance" and, labelled as the
 paper's, the same crossovers computed from the paper's Table 2 ("paper_table2").
 
+The reference the metric needs: a flagged original counts as wrong and a flagged
+adversarial example as defended, so a detector that flags every input scores rho * 100%
+for free (the dotted grey diagonal in every panel). fig4.json["flag_everything"] gives,
+per dataset and attack, the rho above which it beats each defense, GanDef-Comb included,
+a_orig / (100 - a_adv + a_orig) (report.flag_everything_crossover), and
+fig4.json["paper_table2"]["flag_everything"] the same from the paper's Table 2 (CIFAR-10,
+PGD-2: Pure PGD 0.614, GanDef-Comb 0.708); fig4.csv's flag_everything_rho column too.
+
 Beyond the paper (threshold control): a dashed GanDef-Comb curve with the threshold tau
 chosen best for each rho, max over tau of (1 - rho) comb_original(tau) + rho
 comb_adversarial(tau), recomputed from each gandef run's predictions.npz (tau in 0..1 by
@@ -31,6 +39,9 @@ ATTACKS = ("fgsm", "pgd2")
 BASELINES = ("pure_pgd", "mix_pgd", "logit_pairing", "gandef")
 DEFENSES = BASELINES + ("gandef_comb",)
 RHO = np.linspace(0, 1, 101)
+FLAG_NOTE = ("{dataset: {attack: {defense: rho}}}: above this rho a detector that flags every "
+             "input (accuracy rho: every original wrong, every adversarial example defended) "
+             "beats the defense's mean accuracies; rho = a_orig / (100 - a_adv + a_orig)")
 
 
 def best_tau(preset, loaded, dataset):
@@ -57,17 +68,19 @@ def means(loaded, dataset):
     return {c: v for c, v in out.items() if v}
 
 
-def plot(panels, crosses, best=None):
+def plot(panels, crosses, best=None, flags=None):
     plt = report.pyplot()
     rows = max(1, len(panels))  # no runs at all still gives a (labelled, empty) figure
     fig, axes = plt.subplots(rows, len(ATTACKS), figsize=(10, 3.8 * rows), squeeze=False)
     colors = dict(zip(DEFENSES, plt.get_cmap("tab10").colors[1:]))
-    rho, best = RHO, best or {}
+    rho, best, flags = RHO, best or {}, flags or {}
     for row, (d, mean) in zip(axes, panels.items()):
         for ax, a in zip(row, ATTACKS):
             if a in best.get(d, {}):
                 ax.plot(rho, best[d][a]["accuracy"], color=colors["gandef_comb"], ls="--",
                         lw=1.6, label="GanDef-Comb, best τ per ρ")
+            ax.plot(rho, 100 * rho, color="0.5", ls=":", lw=1,
+                    label="flags every input (accuracy = ρ)")
             for c in DEFENSES:
                 if c in mean and a in mean[c]:
                     ax.plot(rho, report.overall_accuracy(mean[c]["original"], mean[c][a], rho),
@@ -79,6 +92,9 @@ def plot(panels, crosses, best=None):
                     y = float(report.overall_accuracy(comb["original"], comb[a], r))
                     ax.plot([r], [y], "o", color=colors[b], mec="black", zorder=4)
                 lines.append(f"{COLUMN_NAMES[b]}: " + ("none" if r is None else f"ρ = {r:.3f}"))
+            flag = flags.get(d, {}).get(a, {}).get("gandef_comb")
+            if flag is not None:
+                lines.append(f"flagging every input beats\nGanDef-Comb for ρ > {flag:.3f}")
             if lines:  # a text box, not labels at the dots: crossings often lie close together
                 ax.text(0.5, 0.97, "GanDef-Comb overtakes\n" + "\n".join(lines), fontsize=7,
                         ha="center", va="top", transform=ax.transAxes,
@@ -95,9 +111,9 @@ def plot(panels, crosses, best=None):
             ax.legend(fontsize=7, loc="lower left")
     if not panels:
         axes[0, 0].text(0.5, 0.5, "no runs found", ha="center", transform=axes[0, 0].transAxes)
-    fig.suptitle("Fig. 4: overall accuracy vs ratio of adversarial examples "
-                 "(dots: GanDef-Comb overtakes that defense; dashed: τ chosen per ρ, "
-                 "beyond the paper)")
+    fig.suptitle("Fig. 4: overall accuracy vs ratio of adversarial examples\n(dots: GanDef-Comb "
+                 "overtakes that defense; dashed: τ chosen per ρ, beyond the paper; dotted "
+                 "diagonal: a detector flagging every input)")
     fig.tight_layout()
     return fig
 
@@ -108,6 +124,7 @@ def render(preset, datasets, seeds):
     panels = {d: means(loaded, d) for d in datasets}
     panels = {d: m for d, m in panels.items() if m}  # only datasets with runs get panels
     crosses = {d: report.crossovers(m, ATTACKS, BASELINES) for d, m in panels.items()}
+    flags = {d: report.flag_everything_crossovers(m, ATTACKS, DEFENSES) for d, m in panels.items()}
     prov = report.provenance(preset, seeds, report.all_runs(loaded))
     out_dir = report.figures_dir(preset)
     paths = {k: out_dir / f"fig4.{k}" for k in ("png", "csv", "json")}
@@ -128,17 +145,23 @@ def render(preset, datasets, seeds):
                 if c != "gandef_comb" and comb:
                     r = report.fmt(crosses[d][a].get(c), 4) if crosses[d][a].get(c) is not None else "none"
                     rel = report.relation(comb["original"], comb[a], mean[c]["original"], mean[c][a])
+                flag = flags[d][a].get(c)
                 rows.append((d, a, COLUMN_NAMES[c], f"{mean[c]['original']:.2f}",
-                             f"{mean[c][a]:.2f}", r, rel))
+                             f"{mean[c][a]:.2f}", r, rel, "none" if flag is None else f"{flag:.4f}"))
     report.write_csv(paths["csv"], ("dataset", "attack", "defense", "acc_original",
-                                    "acc_adversarial", "crossover_rho", "relation"), rows)
+                                    "acc_adversarial", "crossover_rho", "relation",
+                                    "flag_everything_rho"), rows)
     paper = {d: report.crossovers(report.paper_means(d), ATTACKS, BASELINES) for d in datasets}
+    paper_flags = {d: report.flag_everything_crossovers(report.paper_means(d), ATTACKS, DEFENSES)
+                   for d in datasets}
     report.write_json(paths["json"], {
         **crosses, "provenance": prov,
+        **({"flag_everything": {"note": FLAG_NOTE, **flags}} if flags else {}),
         "paper_table2": {"note": "the same crossovers computed from the PAPER's Table 2, "
-                                 "not from our runs", **paper},
+                                 "not from our runs", **paper,
+                         "flag_everything": {"note": FLAG_NOTE, **paper_flags}},
         **({"gandef_comb_best_tau": best} if best else {})})
-    report.save_figure(plot(panels, crosses, best), paths["png"], prov)
+    report.save_figure(plot(panels, crosses, best, flags), paths["png"], prov)
     return paths
 
 

@@ -21,6 +21,7 @@ beside it and GanDef-Comb still uses it. Writes figures/<preset>/gamma_sweep.{pn
 from absl import flags
 
 from experiments import cli
+from experiments.plan import refusal
 from gandef_tf import GandefError, plan, report, runs
 from gandef_tf.config import GANDEF_LOSSES, get_config
 
@@ -72,14 +73,14 @@ def sweep(preset, dataset, gammas, seeds, verbose=1, allow_train=False, forms=No
           **overrides):
     """Train (or reuse) and evaluate every (gamma, seed) of each form; {(gamma, seed):
     results dict} for one form, {(gamma, form, seed): ...} for several. The whole sweep is
-    priced once, before its first run: plan.refusal's one line unless allow_train."""
+    priced once, before its first run: experiments.plan.refusal's one line unless allow_train."""
     forms = forms or [None]
     cfgs = {(g, f, s) if len(forms) > 1 else (g, s): variant(preset, dataset, g, s, f, **overrides)
             for g in gammas for f in forms for s in seeds}
-    why_not = plan.refusal([plan.status(c) for c in cfgs.values()], allow_train)
+    why_not = refusal([plan.status(c) for c in cfgs.values()], allow_train)
     if why_not:
         raise GandefError(why_not)
-    from gandef_tf.evaluate import evaluate  # TensorFlow only when something may train
+    from experiments.evaluate import evaluate  # TensorFlow only when something may train
 
     return {k: evaluate(c, verbose=verbose, allow_train=True) for k, c in cfgs.items()}
 
@@ -168,6 +169,11 @@ def main(argv):
     if not FLAGS.render_only:
         sweep(preset, dataset, gammas, seeds, verbose=FLAGS.verbose, allow_train=FLAGS.train,
               forms=FLAGS.forms)
+    if not any(p["seeds"] for f in FLAGS.forms or GANDEF_LOSSES
+               for p in points(preset, dataset, gammas, seeds, f)):
+        raise GandefError(f"no {preset} gamma-sweep runs for {dataset}, gammas "
+                          f"{FLAGS.gammas}, seeds {FLAGS.seeds}: nothing rendered, every file "
+                          "left as it was; without --render_only the sweep makes them (priced first)")
     paths = render(preset, dataset, gammas, seeds, forms=FLAGS.forms)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
 

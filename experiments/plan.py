@@ -12,13 +12,17 @@ unless --train. Run flags (--eval_attacks, --threshold, ...) are the evaluate co
 --list prints each run's work and estimated time and the total; --fresh prices every run
 as if nothing were saved (what retraining everything costs), --gpu at one GPU's rates
 (figures/gpu_proxy/) instead of this device's (README, Expected times).
+
+refusal() is that decision for every command that trains or evaluates (experiments.evaluate,
+train, reproduce, gamma_sweep): gandef_tf only reads what a run needs (gandef_tf.plan) and
+what it costs (gandef_tf.estimate).
 """
 
 from absl import flags
 
 from experiments import cli
 from gandef_tf import GandefError, estimate, plan, report, runs
-from gandef_tf.config import DATASETS, METHODS
+from gandef_tf.config import DATASETS, METHODS, get_config
 
 FLAGS = flags.FLAGS
 
@@ -59,6 +63,52 @@ def statuses(runs_asked, fresh=False):
     return out
 
 
+def retrain_command(cfg):
+    """The command that retrains and re-evaluates cfg's run over its results."""
+    if cfg.tag:
+        return (f"python -m experiments.gamma_sweep --preset={cfg.preset} "
+                f"--dataset={cfg.dataset} --gammas={cfg.gamma:g} --seeds={cfg.seed} --train")
+    default = get_config(cfg.preset, cfg.dataset, cfg.method).eval_attacks
+    attacks = "" if cfg.eval_attacks == default else f" --eval_attacks={','.join(cfg.eval_attacks)}"
+    return (f"python -m experiments.evaluate --preset={cfg.preset} --dataset={cfg.dataset} "
+            f"--method={cfg.method} --seed={cfg.seed}{attacks} --train")
+
+
+def refusal(statuses, allow_train=False, proceed="add --train", rate=None):
+    """None when the work of `statuses` may start; else the one line that says what it
+    would do, what it costs on this device, and how to proceed."""
+    if allow_train or all(s.work in ("none", "rescore") for s in statuses):
+        return None  # before any estimate: it starts TensorFlow to name the device
+    rate = rate or estimate.device_rate()
+    retrain = [s for s in statuses if s.work == "retrain"]
+    if retrain:
+        s = retrain[0]
+        more = f" (and {len(retrain) - 1} more runs)" if len(retrain) > 1 else ""
+        lacks = "holds results" if s.train_only else f"lacks {', '.join(s.missing)}"
+        keep = "" if s.train_only or s.cfg.tag else (
+            "; or, to keep them and add the attacks, first reproduce its model (checked bit "
+            "for bit against its history): python -m experiments.reproduce "
+            f"--preset={s.cfg.preset} --dataset={s.cfg.dataset} --method={s.cfg.method} "
+            f"--seed={s.cfg.seed} --threads=1 --train")
+        return (f"{s.name()}{more} {lacks} and its model is not in {runs.run_dir(s.cfg)}: "
+                "retraining it replaces the committed results; to retrain it (about "
+                f"{estimate.duration(s.seconds(rate))} on this device): "
+                f"{retrain_command(s.cfg)}{keep}")
+    busy = [s for s in statuses if s.work in ("train", "evaluate")]
+    total = sum(s.seconds(rate) for s in busy)
+    if total <= estimate.LIMIT_S:
+        return None
+    trains = [s for s in busy if s.work == "train"]
+    what = ", ".join(f"{s.cfg.dataset}/{runs.method_folder(s.cfg.method, s.cfg.tag)}/seed{s.cfg.seed}"
+                     for s in busy[:4]) + (f" and {len(busy) - 4} more" if len(busy) > 4 else "")
+    verb = ("train" if all(s.train_only for s in trains) else "train and evaluate") if trains \
+        else "evaluate"
+    return (f"would {verb} {len(busy)} {statuses[0].cfg.preset} run(s) ({what}): about "
+            f"{estimate.duration(total)} on this device, {rate.device} ({rate.source}), over the "
+            f"{estimate.LIMIT_S // 60}-minute limit; to start anyway, {proceed} "
+            "(README, Expected times)")
+
+
 def listing(sts, rate):
     lines = [f"[{FLAGS.preset}] on {rate.device} ({rate.source}):"]
     total = 0.0
@@ -84,7 +134,7 @@ def main(argv):
         print("\n".join(listing(sts, rate)))
         return
     todo = [st for st in sts if st.work != "none"]
-    why_not = plan.refusal(todo, FLAGS.train, proceed="rerun with TRAIN=1 (or --train)")
+    why_not = refusal(todo, FLAGS.train, proceed="rerun with TRAIN=1 (or --train)")
     if why_not:
         raise GandefError(why_not)
     print(" ".join(f"run.{st.cfg.dataset}.{st.cfg.method}.{st.cfg.seed}" for st in todo))

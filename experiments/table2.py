@@ -294,6 +294,7 @@ def run(render_fn, methods=report.COLUMNS[:-1]):
 
     def main(argv):
         preset, datasets, seeds = selection()
+        report.require_runs(preset, datasets, seeds, methods)  # else nothing is overwritten
         paths = render_fn(preset, datasets, seeds)
         print("wrote " + ", ".join(str(p) for p in paths.values()))
         for line in report.missing_lines(preset, datasets, seeds, methods):

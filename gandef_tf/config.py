@@ -106,6 +106,8 @@ class Config:
         _check(self.dataset in DATASETS, f"unknown dataset {self.dataset!r}; choose from {DATASETS}")
         _check(self.method in METHODS, f"unknown method {self.method!r}; choose from {METHODS}")
         _check(self.preset in PRESETS, f"unknown preset {self.preset!r}; choose from {PRESETS}")
+        for name in ("seed", "data_seed"):
+            _check_seed(name, getattr(self, name))
         for name in ("eps", "eps_iter"):
             v = getattr(self, name)
             _check(v is None or 0 < v <= 1, f"{name} must be in (0, 1], got {v}")
@@ -160,6 +162,11 @@ class Config:
 def _check(ok, msg):
     if not ok:
         raise GandefError(msg)
+
+
+def _check_seed(name, v):
+    # numpy's seeding takes 0 <= seed < 2**32
+    _check(isinstance(v, int) and 0 <= v < 2**32, f"{name} must be an integer in [0, 2**32), got {v!r}")
 
 
 # --- paper: REFERENCE.md sections 1 and 3 ---------------------------------------------
@@ -294,6 +301,7 @@ def precision_note(cfg):
 def get_config(preset, dataset, method, seed=0, **overrides):
     """The config of one run: preset values, then explicit overrides (None = keep)."""
     _check(preset in PRESETS, f"unknown preset {preset!r}; choose from {PRESETS}")
+    _check_seed("seed", seed)  # before any preset value is looked up
     values = paper_values(dataset, method)
     if preset != "smoke" and overrides.get("precision") is None:
         # smoke stays float32: its tests compare weights exactly across strategies.

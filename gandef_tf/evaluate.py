@@ -3,6 +3,9 @@
     from gandef_tf.evaluate import evaluate
     results = evaluate(cfg)     # reads results/ first; trains only what is missing
 
+What may start (work priced above the limit, a retraining over saved results, a committed
+model reproduced first) is decided by the command, experiments.evaluate, before this runs.
+
 The paper's attacks run against the classifier alone, as in the paper; the adaptive
 ones (`pgd_adaptive`, `cw_merged`) against the classifier and, for GanDef, its
 discriminator, each the best of several candidates per example, PGD-2's own examples
@@ -213,37 +216,33 @@ def rescore_record(old, cfg):
     return {**rec, **{k: v for k, v in runs.provenance().items() if k in ("commit", "date")}}
 
 
-def _models(cfg, st, verbose, strategy, allow_train):
-    """(classifier, discriminator, train_seconds) for the attacks st lacks: the finished
-    models (train() reuses them), else trained, once plan.refusal lets that start."""
-    why_not = plan.refusal([st], allow_train)
-    if why_not:
-        raise GandefError(why_not)
-    return train(cfg, verbose=verbose, strategy=strategy)
-
-
-def evaluate(cfg, verbose=1, strategy="default", allow_train=False):
+def evaluate(cfg, verbose=1, strategy="default", retrain=False):
     """Attack, score, save; results first. A finished evaluation is reused and its files
     left as they are, with or without its model; re-scored from its predictions when only
     the threshold changed; extended with the attacks of cfg.eval_attacks it lacks (the
     finished attacks' predictions are kept as they are), loading its model, or training
     one when none exists. Each finished attack is saved at once, so an interrupted
-    evaluation resumes with the attacks it lacks. Retraining over saved results, or work
-    estimated above estimate.LIMIT_S, is refused with one line unless allow_train (the
-    CLI's --train); a retrained run is evaluated afresh on every attack."""
+    evaluation resumes with the attacks it lacks. A run with saved results but no model
+    can only be retrained, which replaces them: that needs retrain=True, and the
+    retrained run is evaluated afresh on every attack."""
     st = plan.status(cfg)
     if st.work == "none":
         return st.old
     if not st.missing:  # a re-scoring: no model, no attack
-        return _evaluate(cfg, verbose, strategy, allow_train)
-    why_not = plan.refusal([st], allow_train)  # before anything is made
-    if why_not:
-        raise GandefError(why_not)
+        return _evaluate(cfg, verbose, strategy, retrain)
+    _check_retrain(st, retrain)  # before anything is made
     with runs.hold(runs.run_dir(cfg)):  # another process's work on this run: one line
-        return _evaluate(cfg, verbose, strategy, allow_train)
+        return _evaluate(cfg, verbose, strategy, retrain)
 
 
-def _evaluate(cfg, verbose, strategy, allow_train):
+def _check_retrain(st, retrain):
+    if st.work == "retrain" and not retrain:
+        raise GandefError(f"{st.name()} lacks {', '.join(st.missing)} and its model is not in "
+                          f"{runs.run_dir(st.cfg)}: retraining it replaces its saved results "
+                          "(evaluate(cfg, retrain=True); the command: experiments.evaluate)")
+
+
+def _evaluate(cfg, verbose, strategy, retrain):
     rdir_results = runs.results_dir(cfg)
     res_path, pred_path = rdir_results / "results.json", rdir_results / "predictions.npz"
     st = plan.status(cfg)  # again, now that the run is held
@@ -253,8 +252,8 @@ def _evaluate(cfg, verbose, strategy, allow_train):
     old = st.old if saved else None  # its provenance describes predictions, none here
     missing, train_seconds = st.missing, (old or {}).get("train_seconds", 0.0)
     if missing:
-        classifier, discriminator, train_seconds = _models(cfg, st, verbose, strategy,
-                                                           allow_train)
+        _check_retrain(st, retrain)
+        classifier, discriminator, train_seconds = train(cfg, verbose=verbose, strategy=strategy)
         if st.work == "retrain":  # a new model: no old prediction belongs to it
             old, saved, missing = None, {}, ["original", *cfg.eval_attacks]
     extra = {}

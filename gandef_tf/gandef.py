@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from gandef_tf import losses
-from gandef_tf.methods import Trainer
+from gandef_tf.trainer import Trainer
 
 
 class GanDef(Trainer):

@@ -14,8 +14,11 @@ import keras
 import tensorflow as tf
 
 from gandef_tf import losses
-from gandef_tf.attacks import assert_in_threat_model, generate, spec_for
+from gandef_tf.gandef import GanDef
 from gandef_tf.models import build_classifier, build_discriminator
+# Trainer, the base every method builds on, lives in trainer.py (GanDef builds on it too);
+# it stays importable from here.
+from gandef_tf.trainer import Trainer
 
 
 class LinearKnots(keras.optimizers.schedules.LearningRateSchedule):
@@ -47,48 +50,6 @@ def make_optimizer(cfg):
     if cfg.optimizer == "sgd":
         return keras.optimizers.SGD(lr, momentum=cfg.momentum)
     return keras.optimizers.Adam(lr)
-
-
-class Trainer(keras.Model):
-    """Holds the classifier; evaluation (test_step) is clean accuracy for every method."""
-
-    def __init__(self, classifier, cfg, **kwargs):
-        super().__init__(**kwargs)
-        self.classifier = classifier
-        self.cfg = cfg
-        self.attack_spec = spec_for(cfg, cfg.train_attack)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.acc_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.acc_tracker]
-
-    def call(self, x, training=False):
-        return self.classifier(x, training=training)
-
-    def adversarial(self, x, y):
-        x_adv = generate(lambda t: self.classifier(t, training=False), x, y, self.attack_spec)
-        return assert_in_threat_model(x, x_adv, self.attack_spec.eps)
-
-    def classifier_update(self, loss_fn):
-        """One optimizer step on the classifier only; loss_fn() -> (loss, logits, labels)."""
-        variables = self.classifier.trainable_variables
-        with tf.GradientTape() as tape:
-            loss, logits, labels = loss_fn()
-            total = loss + losses.l2_weight_decay(self.classifier, self.cfg.weight_decay)
-            scaled = self.optimizer.scale_loss(losses.per_replica(total))
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        self.loss_tracker.update_state(loss)
-        self.acc_tracker.update_state(labels, logits)
-        return {m.name: m.result() for m in self.metrics}
-
-    def test_step(self, data):
-        x, y = data
-        logits = self.classifier(x, training=False)
-        self.loss_tracker.update_state(losses.cross_entropy(y, logits))
-        self.acc_tracker.update_state(y, logits)
-        return {"loss": self.loss_tracker.result(), "accuracy": self.acc_tracker.result()}
 
 
 class Vanilla(Trainer):
@@ -143,8 +104,6 @@ class MixPGD(Trainer):
 def build_trainer(cfg, classifier=None, discriminator=None):
     """A compiled trainer for cfg.method (jit off: XLA is 2.7x slower on CPU here).
     Under cfg.precision="mixed_float16" both optimizers scale the loss."""
-    from gandef_tf.gandef import GanDef  # gandef builds on this module
-
     keras.mixed_precision.set_global_policy(cfg.precision)
     classifier = classifier or build_classifier(cfg.dataset, cfg.dropout)
     if cfg.is_gandef:

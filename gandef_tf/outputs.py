@@ -33,7 +33,8 @@ def provenance(preset, seeds, loaded_runs=()):
 
 
 def footer(prov):
-    """One line for a figure or a Markdown file."""
+    """One line for a Markdown or LaTeX file, the runs' commits included (a figure gets
+    short_footer)."""
     runs_part = (f"runs: {prov['n_runs']}, commit(s) {', '.join(prov['run_commits'])}, "
                  f"dated {' to '.join(dict.fromkeys(prov['run_dates']))}"
                  if prov.get("n_runs") else "runs: none found")
@@ -41,10 +42,23 @@ def footer(prov):
             f"{runs_part}; rendered {prov['rendered_date']} at commit {prov['rendered_commit']}")
 
 
+def short_footer(prov):
+    """The line drawn on a figure: preset, seeds, how many runs and when they were made,
+    the commit it was rendered at; the runs' commits are in the json beside it."""
+    dates = list(dict.fromkeys(d[:10] for d in prov.get("run_dates", [])))
+    runs_part = (f"{prov['n_runs']} run{'s' * (prov['n_runs'] != 1)} dated {' to '.join(dates)} "
+                 "(run commits: in the .json beside this file)"
+                 if prov.get("n_runs") else "no runs found")
+    rendered = prov["rendered_commit"]
+    rendered = rendered[:12] + ("-dirty" if rendered.endswith("-dirty") else "")
+    return (f"preset {prov['preset']}; seeds {', '.join(map(str, prov['seeds'])) or '-'}; "
+            f"{runs_part}; rendered at commit {rendered}")
+
+
 # What differs between two renders of the same inputs: when and at which commit. An
 # output equal to the file on disk apart from these is not rewritten, so re-rendering the
 # committed runs leaves the committed figures as they are.
-RENDERED_AT = re.compile(rb'("rendered_(?:commit|date)": )"[^"]*"|rendered \S+ at commit \S+')
+RENDERED_AT = re.compile(rb'("rendered_(?:commit|date)": )"[^"]*"|rendered (?:\S+ )?at commit \S+')
 
 
 def _masked(data):
@@ -98,12 +112,14 @@ def save_figure(fig, path, prov):
     plt = pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-    key = hashlib.sha256(buf.getvalue() + _masked(json.dumps(prov, sort_keys=True))).hexdigest()
+    text = short_footer(prov)
+    key = hashlib.sha256(buf.getvalue() + _masked(json.dumps(prov, sort_keys=True))
+                         + _masked(text)).hexdigest()
     if _png_key(path) == key:
         plt.close(fig)
         return
     # Below the axes, wrapped to the figure's width; bbox_inches="tight" keeps it in frame.
-    text = textwrap.fill(footer(prov), width=int(fig.get_figwidth() * 20))
+    text = textwrap.fill(text, width=int(fig.get_figwidth() * 20))
     fig.text(0.01, 0.0, text, fontsize=6, color="0.35", ha="left", va="top")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight",

@@ -2,14 +2,14 @@
 
     from gandef_tf import plan
     st = plan.status(cfg)          # st.work: none | rescore | evaluate | train | retrain
-    why_not = plan.refusal([st])   # None, or the one line saying why it may not start
+    st.seconds()                   # its estimated time on this device (gandef_tf.estimate)
 
 Rendering needs only results/: a run whose results.json and predictions.npz hold every
 attack of cfg.eval_attacks, made with the same config (eval-only fields aside), needs no
 model and no work. A run that lacks attacks is evaluated when its model is on this
 machine; when it is not, the run would have to be retrained, which replaces committed
-results, so that happens only when asked (`--train`, `TRAIN=1`). Work estimated above
-estimate.LIMIT_S on this device is refused the same way, with its price.
+results. Whether work may start (a retraining, or work estimated above estimate.LIMIT_S
+on this device) is the commands' decision: experiments.plan.refusal.
 """
 
 import dataclasses
@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 from gandef_tf import GandefError, runs
-from gandef_tf.config import EVAL_ONLY_FIELDS, Config, get_config
+from gandef_tf.config import EVAL_ONLY_FIELDS, Config
 from gandef_tf.scoring import VERSION
 
 
@@ -115,51 +115,3 @@ def status(cfg, train_only=False):
         except Exception:  # training reports a corrupt checkpoint itself, in its words
             epoch = 0
     return Status(cfg, old, missing, model, epoch, train_only)
-
-
-def retrain_command(cfg):
-    """The command that retrains and re-evaluates cfg's run over its results."""
-    if cfg.tag:
-        return (f"python -m experiments.gamma_sweep --preset={cfg.preset} "
-                f"--dataset={cfg.dataset} --gammas={cfg.gamma:g} --seeds={cfg.seed} --train")
-    default = get_config(cfg.preset, cfg.dataset, cfg.method).eval_attacks
-    attacks = "" if cfg.eval_attacks == default else f" --eval_attacks={','.join(cfg.eval_attacks)}"
-    return (f"python -m experiments.evaluate --preset={cfg.preset} --dataset={cfg.dataset} "
-            f"--method={cfg.method} --seed={cfg.seed}{attacks} --train")
-
-
-def refusal(statuses, allow_train=False, proceed="add --train", rate=None):
-    """None when the work of `statuses` may start; else the one line that says what it
-    would do, what it costs on this device, and how to proceed."""
-    if allow_train or all(s.work in ("none", "rescore") for s in statuses):
-        return None  # before any estimate: it starts TensorFlow to name the device
-    from gandef_tf import estimate
-
-    rate = rate or estimate.device_rate()
-    retrain = [s for s in statuses if s.work == "retrain"]
-    if retrain:
-        s = retrain[0]
-        more = f" (and {len(retrain) - 1} more runs)" if len(retrain) > 1 else ""
-        lacks = "holds results" if s.train_only else f"lacks {', '.join(s.missing)}"
-        keep = "" if s.train_only or s.cfg.tag else (
-            "; or, to keep them and add the attacks, first reproduce its model (checked bit "
-            "for bit against its history): python -m experiments.reproduce "
-            f"--preset={s.cfg.preset} --dataset={s.cfg.dataset} --method={s.cfg.method} "
-            f"--seed={s.cfg.seed} --threads=1 --train")
-        return (f"{s.name()}{more} {lacks} and its model is not in {runs.run_dir(s.cfg)}: "
-                "retraining it replaces the committed results; to retrain it (about "
-                f"{estimate.duration(s.seconds(rate))} on this device): "
-                f"{retrain_command(s.cfg)}{keep}")
-    busy = [s for s in statuses if s.work in ("train", "evaluate")]
-    total = sum(s.seconds(rate) for s in busy)
-    if total <= estimate.LIMIT_S:
-        return None
-    trains = [s for s in busy if s.work == "train"]
-    what = ", ".join(f"{s.cfg.dataset}/{runs.method_folder(s.cfg.method, s.cfg.tag)}/seed{s.cfg.seed}"
-                     for s in busy[:4]) + (f" and {len(busy) - 4} more" if len(busy) > 4 else "")
-    verb = ("train" if all(s.train_only for s in trains) else "train and evaluate") if trains \
-        else "evaluate"
-    return (f"would {verb} {len(busy)} {statuses[0].cfg.preset} run(s) ({what}): about "
-            f"{estimate.duration(total)} on this device, {rate.device} ({rate.source}), over the "
-            f"{estimate.LIMIT_S // 60}-minute limit; to start anyway, {proceed} "
-            "(README, Expected times)")

@@ -4,12 +4,14 @@
     runs_ = report.load_results("quick", ["mnist"], [0])      # {dataset: {method: {seed: dict}}}
     cells = report.table2_cells(runs_, ["mnist"])             # ours vs the paper, in %
     rho = report.crossover(63.97, 73.56, 82.06, 48.33)      # 0.4176: paper, CIFAR10 PGD-2
+    report.flag_everything_crossover(82.06, 48.33)          # 0.6136: flagging all beats Pure PGD
 
 A run that is missing stays absent: nothing here fills, interpolates or borrows a number.
 Accuracies from results.json are fractions; everything returned here is in percent.
 CSV outputs hold data only (their headers are fixed); each has a JSON beside it whose
-`provenance` key names the preset, seeds, commits and dates, and every PNG and Markdown
-file carries the same as a footer line.
+`provenance` key names the preset, seeds, commits and dates; every Markdown and LaTeX file
+carries the same as a footer line, every PNG a short one (preset, seeds, how many runs,
+their dates, the commit it was rendered at).
 """
 
 import os
@@ -21,7 +23,7 @@ import numpy as np
 from gandef_tf import GandefError, runs
 from gandef_tf.config import DATASETS, METHODS, PRESETS
 from gandef_tf.outputs import (footer, provenance, pyplot, save_figure,  # noqa: F401
-                               write_csv, write_json, write_output)
+                               short_footer, write_csv, write_json, write_output)
 
 EXAMPLES = ("original", "fgsm", "bim", "pgd1", "pgd2")  # the paper's rows
 # Beyond the paper, after the paper's rows and with no paper value: the adaptive attacks,
@@ -131,6 +133,22 @@ def missing_lines(preset, datasets, seeds, methods, candidates=DATASETS):
                 lines.append(f"{DATASET_NAMES[d]}: no {preset} results for {', '.join(gone)} "
                              "(shown as missing)")
     return lines
+
+
+def require_runs(preset, datasets, seeds, methods, name="results.json"):
+    """A render's guard: GandefError (one line, nothing written) when not one of the runs
+    asked for exists, naming the seeds that do; a render of some runs shows the rest as
+    missing instead."""
+    if any(run_path(preset, d, m, s, name).exists() for d in datasets for m in methods
+           for s in seeds):
+        return
+    have = found(preset, datasets)
+    where = "; ".join(f"{DATASET_NAMES[d]} seeds {', '.join(map(str, ss))}"
+                      for d, ss in have.items()) or "none"
+    raise GandefError(f"no {preset} results for {', '.join(datasets)} seed(s) "
+                      f"{', '.join(map(str, seeds))} in {results_root() / preset} (of "
+                      f"{', '.join(methods)}): nothing rendered, every file left as it was; "
+                      f"runs there: {where}")
 
 
 def results_root():
@@ -274,6 +292,24 @@ def crossovers(means_by_column, attacks=("fgsm", "pgd2"),
             if comb and base and a in comb and a in base:
                 out[a][b] = crossover(comb["original"], comb[a], base["original"], base[a])
     return out
+
+
+def flag_everything_crossover(original, adversarial):
+    """rho above which a detector that flags every input beats a defense of accuracies
+    (original, adversarial), in %. Under the paper's metric a flagged original counts as
+    wrong and a flagged adversarial example as defended, so that detector scores rho * 100
+    at ratio rho; it meets the defense's line at original / (100 - adversarial + original)."""
+    return crossover(0.0, 100.0, original, adversarial)
+
+
+def flag_everything_crossovers(means_by_column, attacks=("fgsm", "pgd2"),
+                               defenses=("pure_pgd", "mix_pgd", "logit_pairing", "gandef",
+                                         "gandef_comb")):
+    """{attack: {defense: rho}} of flag_everything_crossover; defenses without numbers are
+    left out."""
+    return {a: {c: flag_everything_crossover(m["original"], m[a]) for c in defenses
+                if (m := means_by_column.get(c)) and a in m and "original" in m}
+            for a in attacks}
 
 
 def paper_means(dataset):

@@ -234,23 +234,14 @@ def pretrain_config(cfg):
 def train(cfg, verbose=1, strategy="default", stop_after=None):
     """Train (or resume, or reuse) the run of cfg; returns (classifier, discriminator, s).
     With cfg.pretrain_epochs, a fresh run starts from the shared pre-training's classifier
-    (trained first if missing) with fresh optimizers; s excludes the pre-training. The run
-    is held (runs.hold) meanwhile; a shared pre-training held elsewhere is waited for.
-    stop_after=k ends after epoch k's checkpoint, unfinished, and returns None: a
-    reproduction repeats a run that was interrupted there (gandef_tf.reproduce)."""
+    (trained first if missing: a committed one is reproduced by the commands before they
+    call this, experiments.reproduce.pretraining) with fresh optimizers; s excludes the
+    pre-training. The run is held (runs.hold) meanwhile; a shared pre-training held
+    elsewhere is waited for. stop_after=k ends after epoch k's checkpoint, unfinished, and
+    returns None: a reproduction repeats a run that was interrupted there
+    (experiments.reproduce)."""
     with runs.hold(runs.run_dir(cfg), wait=cfg.tag == "pretrain"):
         return _train(cfg, verbose, strategy, stop_after)
-
-
-def _pretrained(pre, verbose, strategy):
-    """The shared pre-training. One whose record is committed but whose model is not on
-    this machine is reproduced and checked (gandef_tf.reproduce), never replaced by another
-    draw that the seed's committed runs did not start from."""
-    from gandef_tf import reproduce  # it trains through this module
-
-    if not (runs.run_dir(pre) / "train.json").exists() and reproduce.committed(pre):
-        reproduce.reproduce(pre, verbose=verbose, allow_train=True)
-    return train(pre, verbose=verbose, strategy=strategy)
 
 
 def _train(cfg, verbose, strategy, stop_after=None):
@@ -261,7 +252,7 @@ def _train(cfg, verbose, strategy, stop_after=None):
     start_epoch = runs.checkpoint_epoch(rdir)
     pre, pre_info = pretrain_config(cfg), None
     if pre is not None and start_epoch == 0:
-        pre_clf, _, pre_seconds = _pretrained(pre, verbose, strategy)
+        pre_clf, _, pre_seconds = train(pre, verbose=verbose, strategy=strategy)
         pre_weights = pre_clf.get_weights()
         pre_info = {"run": str(runs.results_dir(pre)), "epochs": pre.epochs,
                     "seconds": round(pre_seconds, 1),
@@ -288,7 +279,7 @@ def _train(cfg, verbose, strategy, stop_after=None):
     if pre_info is None and pre is not None:  # resumed: keep the record
         pre_info = before.get("pretrain")
     # A resumed epoch draws its data order and random starts afresh, so repeating the run
-    # (gandef_tf.reproduce) needs to know after which epochs it was resumed.
+    # (experiments.reproduce) needs to know after which epochs it was resumed.
     resumed = before.get("resumed_after", []) + [start_epoch] if start_epoch else []
     runs.write_json(info_path,
                     {"config": cfg.to_dict(), "deviations": deviations(cfg), "strategy": strategy,

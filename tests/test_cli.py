@@ -4,6 +4,7 @@ flag parser (TensorFlow is already imported); a few run `python -m experiments.<
 subprocesses, all started at once because each spends ~6 s importing TensorFlow."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ import experiments.evaluate as evaluate_cli
 import experiments.train as train_cli
 from conftest import REPO
 from experiments import cli
-from gandef_tf import runs
+from gandef_tf import GandefError, runs
 from gandef_tf.config import get_config
 
 FLAGS = flags.FLAGS
@@ -253,3 +254,60 @@ def test_probe_json_keeps_the_datasets_not_probed_again():
     assert out["commit"] == "b"
     assert probe.merge({}, {"probe": {"mnist": {}}, **prov("c")}, ["mnist"])[
         "provenance_by_dataset"] == {"mnist": prov("c")}
+
+
+# ---------------------------------------------------------------- bad input, found by trying it
+
+NO_SUCH_SEED = ["--preset=quick", "--seeds=7"]
+RENDERS_OF_NO_RUN = {  # every render target, asked only for runs that do not exist
+    "table2": ["--datasets=mnist"], "fig3": ["--datasets=mnist"], "fig4": ["--datasets=mnist"],
+    "roc": ["--datasets=mnist"], "convergence": ["--dataset=mnist"],
+    "gamma_sweep": ["--dataset=mnist", "--render_only"]}
+
+
+def tree_state(folder):
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(tmp_path_factory):
+    """The committed results/, copies of the committed figures; every command at once.
+    {name: (returncode, stderr lines, stdout)}, and the figures before and after."""
+    base = tmp_path_factory.mktemp("bad_input")
+    figures = base / "figures"
+    shutil.copytree(REPO / "figures" / "quick", figures / "quick")
+    before = tree_state(figures)
+    env = _env(base, GANDEF_RESULTS_DIR=REPO / "results", GANDEF_FIGURES_DIR=figures)
+    cmds = {name: [f"experiments.{name}", *args, *NO_SUCH_SEED]
+            for name, args in RENDERS_OF_NO_RUN.items()}
+    cmds["negative_seed"] = ["experiments.evaluate", "--dataset=mnist", "--method=gandef",
+                             "--seed=-1"]
+    procs = {name: subprocess.Popen(
+        [sys.executable, "-m", *cmd], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env if name != "negative_seed" else _env(base / "seed"))
+        for name, cmd in cmds.items()}
+    out = {}
+    for name, p in procs.items():
+        stdout, err = p.communicate(timeout=240)
+        out[name] = (p.returncode, err.splitlines(), stdout)
+    return out, before, tree_state(figures), base
+
+
+def test_a_negative_seed_is_one_error_line_before_anything_starts(bad_input_runs):
+    out, _, _, base = bad_input_runs
+    code, err, stdout = out["negative_seed"]
+    assert code == 2 and err == ["error: seed must be an integer in [0, 2**32), got -1"], err
+    assert stdout == ""  # not even the precision notice of a run about to start
+    assert not (base / "seed" / "runs").exists() and not (base / "seed" / "results").exists()
+    with pytest.raises(GandefError, match="data_seed"):
+        get_config("smoke", "mnist", "vanilla", data_seed=-3)
+
+
+@pytest.mark.parametrize("name", RENDERS_OF_NO_RUN)
+def test_a_render_of_no_existing_run_refuses_and_writes_nothing(bad_input_runs, name):
+    out, before, after, _ = bad_input_runs
+    code, err, _ = out[name]
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: no quick ") and "nothing rendered" in err[0], err
+    assert after == before  # every committed figure as it was, byte for byte, mtime too

@@ -10,6 +10,8 @@ import keras
 import pytest
 
 from conftest import REPO, module_dirs
+from experiments.evaluate import evaluate
+from experiments.plan import refusal
 from gandef_tf import GandefError, estimate, plan, runs, training
 from gandef_tf import evaluate as ev
 from gandef_tf.config import get_config
@@ -100,7 +102,7 @@ def test_missing_attack_without_model_is_one_line_and_changes_nothing(committed,
     cfg = small(eval_attacks=("fgsm", "bim"))
     assert plan.status(cfg).work == "retrain"
     with pytest.raises(GandefError) as e:
-        ev.evaluate(cfg, verbose=0)
+        evaluate(cfg, verbose=0)
     msg = str(e.value)
     assert "\n" not in msg and "lacks bim" in msg and str(committed) in msg
     assert str(runs.run_dir(cfg)) in msg  # where the model was looked for
@@ -112,7 +114,7 @@ def test_missing_attack_without_model_is_one_line_and_changes_nothing(committed,
 
 def test_retrain_when_asked_evaluates_every_attack_afresh(committed, isolated_dirs):
     cfg = small(eval_attacks=("fgsm", "bim"))
-    res = ev.evaluate(cfg, verbose=0, allow_train=True)
+    res = evaluate(cfg, verbose=0, allow_train=True)
     assert (runs.run_dir(cfg) / "train.json").exists()  # it did train
     assert set(res["accuracy"]) == {"original", "fgsm", "bim"}
     assert "extensions" not in res  # a new model: no prediction of the old one is kept
@@ -130,7 +132,7 @@ def test_work_over_the_limit_is_priced_and_refused(fake_data, no_work, isolated_
     st = plan.status(cfg)
     assert st.work == "train" and st.seconds() > estimate.LIMIT_S
     with pytest.raises(GandefError) as e:
-        ev.evaluate(cfg, verbose=0)
+        evaluate(cfg, verbose=0)
     msg = str(e.value)
     assert "\n" not in msg and "would train and evaluate 1 smoke run(s)" in msg
     assert "mnist/vanilla/seed0" in msg and "over the 30-minute limit" in msg
@@ -138,14 +140,14 @@ def test_work_over_the_limit_is_priced_and_refused(fake_data, no_work, isolated_
     assert estimate.device_rate().source in msg
     assert not isolated_dirs[0].exists() and not isolated_dirs[1].exists()
     # under the limit the same run may start: the refusal is the price, not the preset
-    assert plan.refusal([plan.status(small())]) is None
+    assert refusal([plan.status(small())]) is None
 
 
 def test_experiments_train_never_retrains_over_saved_results(committed, no_work):
     """Its refusal names evaluate --train, which retrains and re-evaluates together."""
     st = plan.status(small(), train_only=True)
     assert st.work == "retrain"
-    msg = plan.refusal([st])
+    msg = refusal([st])
     assert "holds results" in msg and "experiments.evaluate" in msg and msg.endswith("--train")
 
 

@@ -1,4 +1,4 @@
-"""gandef_tf.reproduce (experiments.reproduce): a committed run whose model is gone is retrained and checked
+"""experiments.reproduce: a committed run whose model is gone is retrained and checked
 against its committed history before new attacks may extend its results; a retraining that
 differs is refused and moved aside, and the committed files are never written."""
 
@@ -14,8 +14,8 @@ from conftest import REPO
 from gandef_tf import GandefError, runs, training
 from gandef_tf import evaluate as ev
 from gandef_tf.config import get_config
-from gandef_tf.reproduce import first_difference, reproduce
-from gandef_tf.training import train
+from experiments.reproduce import first_difference, reproduce
+from experiments.train import train
 
 pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True`:UserWarning")
 
@@ -128,7 +128,7 @@ def test_a_resume_in_a_new_process_is_repeated_in_one(fake_data):
     script = ("import sys, pytest\n"
               "from conftest import patch_load_data\n"
               "from gandef_tf import evaluate as ev\n"
-              "from gandef_tf.training import train\n"
+              "from experiments.train import train\n"
               "from test_reproduce import stopped_config\n"
               "patch_load_data(pytest.MonkeyPatch())\n"
               "if sys.argv[1] == 'stop':\n"

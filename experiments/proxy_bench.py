@@ -1,6 +1,7 @@
-"""A record, not part of the package: the GPU rate behind gandef_tf.estimate's GPU times.
+"""The GPU rate behind gandef_tf.estimate's GPU times, measured with PyTorch; its output
+figures/gpu_proxy/h100.json is the record estimate reads.
 
-    python3 figures/gpu_proxy/proxy_bench.py > figures/gpu_proxy/h100.json   # needs torch
+    python3 -m experiments.proxy_bench > figures/gpu_proxy/h100.json   # needs torch, no TF
 
 TensorFlow was not installable on the GPU machine lent to us (no network there, and its
 wheel is far larger than what could be carried), so this times a PyTorch version of the
