@@ -152,7 +152,8 @@ def _run(cfg, rdir, overrides, out, score_n, train_n, verbose):
                   flush=True)
 
     trainer.fit(train_ds, epochs=cfg.epochs, initial_epoch=done, verbose=verbose,
-                callbacks=[Score()] + training.schedule_callbacks(cfg))
+                callbacks=[keras.callbacks.TerminateOnNaN(), Score()]
+                + training.schedule_callbacks(cfg))
     return rows
 
 
