@@ -150,7 +150,7 @@ smoke:
 	$(MAKE) all PRESET=smoke DATASETS=mnist SEEDS="$(if $(filter all,$(SEEDS)),0,$(SEEDS))" TRAIN=1
 
 .PHONY: bench
-# Speed as ratios against baselines measured in the same process (README, Performance).
+# Speed as ratios against baselines measured in the same process (docs/performance.md).
 bench:
 	$(PYTHON) -m experiments.bench --out=figures/bench.json
 

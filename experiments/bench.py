@@ -121,7 +121,7 @@ def train_step_seconds(dataset, method, precision, batch, steps, **overrides):
 
 
 def bench_bfloat16(batch, steps, matmul_n=4096, iter_cap=None):
-    """bfloat16 over float32, each pair measured in this process (README, Performance)."""
+    """bfloat16 over float32, each pair measured in this process (docs/performance.md)."""
     res = {"fp32_matmul_gflops": matmul_rate(tf.float32, steps, matmul_n),
            "bf16_matmul_gflops": matmul_rate(tf.bfloat16, steps, matmul_n), "matmul_n": matmul_n}
     for dataset, net in (("mnist", "lenet"), ("cifar10", "allcnn")):

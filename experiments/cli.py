@@ -49,7 +49,7 @@ def define_run_flags():
                       "device (make: TRAIN=1).")
     flags.DEFINE_integer("threads", 0, "TensorFlow's intra- and inter-op threads (0: its default, "
                          "every core). On a CPU, `make -j2 results RUN_FLAGS=--threads=1` runs "
-                         "two runs at once, one core each (README, Performance).")
+                         "two runs at once, one core each (docs/performance.md).")
 
 
 def set_threads(n):

@@ -158,7 +158,7 @@ def render(preset, dataset, gammas, seeds, forms=None, **overrides):
         "dataset": dataset, "points": pts, "provenance": prov, "units": "percent",
         "note": "gamma = 0: the classifier's loss is Mix PGD's; the discriminator is still "
                 "trained and read by GanDef-Comb. comb = GanDef-Comb at each run's threshold. "
-                "form: GanDef's loss form (README, GanDef's loss)."})
+                "form: GanDef's loss form (docs/gandef-loss.md)."})
     report.save_figure(plot(dataset, pts), paths["png"], prov)
     return paths
 

@@ -11,7 +11,7 @@ device, it prints one `error:` line instead (what, how long, how to proceed) and
 unless --train. Run flags (--eval_attacks, --threshold, ...) are the evaluate command's.
 --list prints each run's work and estimated time and the total; --fresh prices every run
 as if nothing were saved (what retraining everything costs), --gpu at one GPU's rates
-(figures/gpu_proxy/) instead of this device's (README, Expected times).
+(figures/gpu_proxy/) instead of this device's (docs/presets.md, Expected times).
 
 refusal() is that decision for every command that trains or evaluates (experiments.evaluate,
 train, reproduce, gamma_sweep): gandef_tf only reads what a run needs (gandef_tf.plan) and
@@ -106,7 +106,7 @@ def refusal(statuses, allow_train=False, proceed="add --train", rate=None):
     return (f"would {verb} {len(busy)} {statuses[0].cfg.preset} run(s) ({what}): about "
             f"{estimate.duration(total)} on this device, {rate.device} ({rate.source}), over the "
             f"{estimate.LIMIT_S // 60}-minute limit; to start anyway, {proceed} "
-            "(README, Expected times)")
+            "(docs/presets.md, Expected times)")
 
 
 def listing(sts, rate):

@@ -93,7 +93,7 @@ def score(trainer, cfg, x, y):
     out = {"original": float(np.mean(z_o.argmax(1) == y)),
            "pgd1": float(np.mean(z_a.argmax(1) == y)),
            "max_logit_median": float(np.median(z_o.max(1)))}
-    if cfg.precision != "float32":  # is the training-precision attack as strong? (README)
+    if cfg.precision != "float32":  # is the training-precision attack as strong? (docs/performance.md)
         out["pgd1_in_training_precision"] = _accuracy_in(cfg, clf, x, y)
     if disc is not None:
         d_o, d_a = (disc(z, training=False).numpy()[:, 0] for z in (z_o, z_a))

@@ -207,8 +207,9 @@ def markdown(preset, datasets, seeds, loaded, cells, prov, falls):
     for (d, e), row in grid(cells).items():
         out.append(f"| {DATASET_NAMES[d]} | {EXAMPLE_NAMES[e]} | "
                    + " | ".join(cell_text(row[c], len(seeds)) for c in COLUMNS) + " |")
-    out += ["", "The rows after PGD-2 are beyond the paper (no paper value; README, Beyond the "
-            "paper). Adaptive PGD and C&W merged attack GanDef's classifier and discriminator "
+    out += ["", "The rows after PGD-2 are beyond the paper (no paper value; "
+            "docs/beyond-the-paper.md). Adaptive PGD and C&W merged attack GanDef's classifier "
+            "and discriminator "
             "together, each the best per example of several candidates, PGD-2's own examples "
             "among them, so never above PGD-2; models without a discriminator meet the same "
             "attacks on their classifier. APGD-CE and APGD-DLR are AutoAttack's white-box pair "

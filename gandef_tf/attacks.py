@@ -81,7 +81,7 @@ def _paper(eps, bim_step, pgd_step, pgd1_iter, pgd2_iter):
         # Beyond the paper: AutoAttack's APGD (ART), 100 steps; it sets its own step size.
         "apgd_ce": AttackSpec("apgd_ce", eps, None, 100, True, label="APGD-CE"),
         "apgd_dlr": AttackSpec("apgd_dlr", eps, None, 100, True, label="APGD-DLR"),
-        # Not in the paper; cheaper training attacks for the CPU presets (README).
+        # Not in the paper; cheaper training attacks for the CPU presets (docs/deviations.md).
         "pgd_fast": AttackSpec("pgd", eps, eps / 3, 5, True, label="PGD-5"),
         # FGSM from a random start (Wong et al. 2020): overfits catastrophically on MNIST
         # at eps 0.3 (our quick trial: 92% FGSM, 12% PGD-1), so only smoke uses it.

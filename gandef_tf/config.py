@@ -33,7 +33,7 @@ KNOWN_ATTACKS = EVAL_ATTACKS + AUTOATTACK_ATTACKS
 SUBSET_ATTACKS = ADAPTIVE_ATTACKS + AUTOATTACK_ATTACKS
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # GanDef's discriminator loss: the paper's equations, or what the authors' released code
-# computes (sigmoid applied to D's probability: README "Deviations", losses.py).
+# computes (sigmoid applied to D's probability: docs/gandef-loss.md, losses.py).
 GANDEF_LOSSES = ("equation", "authors_code")
 GANDEF_METHODS = ("gandef", "gandef_v1")
 # allCNN's dropout layers: Table 4's (real dropout), or as the authors' code ran them
@@ -174,7 +174,7 @@ _MADRY_MNIST = dict(optimizer="adam", lr=1e-4, batch_size=50, epochs=84)  # 100k
 _MADRY_CIFAR = dict(optimizer="sgd", lr=0.1, lr_boundaries=(40000, 60000),
                     lr_values=(0.1, 0.01, 0.001), momentum=0.9, batch_size=128,
                     epochs=205, weight_decay=2e-4, augment=True)  # 80k steps of 128
-# gandef_loss: the authors' released code's form (README "GanDef's loss"): at gamma 2 it
+# gandef_loss: the authors' released code's form (docs/gandef-loss.md): at gamma 2 it
 # trains stably and gives the paper's MNIST pattern (Comb = GanDef); the equation's form
 # drifted on MNIST and collapsed the CIFAR-10 classifier (probes in results/quick/*/tuning/).
 _GANDEF = dict(optimizer="adam", lr=1e-4, disc_lr=1e-3, gamma=2.0, disc_steps=1, batch_size=128)
@@ -214,9 +214,9 @@ _FIXES = {"cifar10": {"vanilla": _GANDEF_CIFAR, "pure_pgd": _GANDEF_CIFAR,
 _PAPER = {d: {m: _FIXES.get(d, {}).get(m, v) for m, v in ms.items()}
           for d, ms in _PUBLISHED.items()}
 
-# --- quick: MNIST on 2 CPU cores; see README "Deviations and assumptions" -------------
+# --- quick: MNIST on 2 CPU cores; see docs/deviations.md --------------------------
 _QUICK = {
-    # MNIST on 2 CPU cores in bfloat16 (issue 17; README "Deviations"): the paper's PGD-40
+    # MNIST on 2 CPU cores in bfloat16 (issue 17; docs/deviations.md): the paper's PGD-40
     # training attack for every defense, 5,000 training images held out for the probes
     # (results/quick/mnist/tuning/pgd40_probes.jsonl), the whole test set for the paper's
     # four attacks, and Fig. 2's curve: 1,000 test images every 50 steps (430 per epoch).
@@ -228,9 +228,9 @@ _QUICK = {
                   lr_values=(1e-3, 1e-4), batch_size=128, epochs=5, train_attack="pgd1",
                   disc_batch="reuse", curve_every=50, curve_n=1000,
                   # The adaptive attacks cost ~30 PGD-2 runs per GanDef model (10 without a
-                  # discriminator) on a CPU: ask for them with --eval_attacks=... (README).
+                  # discriminator) on a CPU: ask for them with --eval_attacks=... (docs/beyond-the-paper.md).
                   eval_attacks=PAPER_ATTACKS),
-    # CIFAR-10 on 2 CPU cores in bfloat16 (README "Deviations"; probes in
+    # CIFAR-10 on 2 CPU cores in bfloat16 (docs/deviations.md; probes in
     # results/quick/cifar10/tuning/): every method starts from one shared clean
     # pre-training of allCNN, then trains its own loss for `epochs` on the paper's PGD-7;
     # 5,000 training images are held out for the probes; 2,000 seeded test images.
@@ -247,8 +247,8 @@ _QUICK = {
 }
 # Pure PGD from scratch at eps 0.3 stalls at chance (loss ln 10) for the whole budget
 # of the earlier quick preset; an eps ramp over the first epoch lets it learn features
-# first. GanDef V1 and V2 take the paper's gamma 2 and the authors' loss form (README,
-# GanDef's loss) from the published values.
+# first. GanDef V1 and V2 take the paper's gamma 2 and the authors' loss form
+# (docs/gandef-loss.md) from the published values.
 _QUICK_METHOD = {"pure_pgd": dict(eps_ramp_steps=430)}
 
 # --- smoke: seconds per method, for tests ------------------------------------------------

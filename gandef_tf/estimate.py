@@ -30,7 +30,7 @@ REPO_FIGURES = Path(__file__).resolve().parents[1] / "figures"
 # Without any record for a GPU: an assumed sustained rate, named as an assumption.
 ASSUMED_GPU_FLOPS = 6e12
 # A CPU without a benchmark of its own: the committed CPU benchmark's rate is used and
-# named; hosts of one machine kind differed 3x here (README, Performance).
+# named; hosts of one machine kind differed 3x here (docs/performance.md).
 LIMIT_S = 30 * 60  # longer work starts only when asked (--train / TRAIN=1)
 
 

@@ -185,7 +185,7 @@ def device():
 def threads():
     """TensorFlow's thread pools as set (0: its default, one thread per usable core) and the
     usable cores. On a CPU only a one-thread run repeats bit for bit: with several threads
-    the order of floating-point sums varies from run to run (README, Use)."""
+    the order of floating-point sums varies from run to run (docs/usage.md)."""
     import tensorflow as tf
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
