@@ -80,6 +80,30 @@ def images():
     return x, y
 
 
+def tiny_classifier(dropout=0.0, hidden=32, seed=0):
+    """A 2-layer MNIST-shaped classifier that outputs logits (about 25k parameters instead
+    of LeNet's 3.3M), for tests of training mechanics: build_trainer(cfg, classifier=...).
+    With dropout > 0 its training-mode output is random."""
+    from keras import layers
+
+    keras.mixed_precision.set_global_policy("float32")
+    keras.utils.set_random_seed(seed)
+    x = inputs = keras.Input((28, 28, 1), name="image")
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(hidden, activation="relu", name="fc1")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="drop")(x)
+    logits = layers.Dense(10, dtype="float32", name="logits")(x)
+    return keras.Model(inputs, logits, name="tiny")
+
+
+def copy_of(model):
+    """A separate model with model's architecture and current weights."""
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
 def weights_of(model):
     return [np.array(w) for w in model.get_weights()]
 
