@@ -66,6 +66,17 @@ def largest_move(before, model):
     return max(float(np.abs(a - b).max()) for a, b in zip(before, weights_of(model)))
 
 
+# ---------------------------------------------------------------- the networks
+
+@pytest.mark.parametrize("dataset,params", [("mnist", 3_274_634), ("cifar10", 1_406_794)])
+def test_build_trainer_builds_the_papers_networks(dataset, params):
+    """Runs train LeNet (MNIST) or allCNN (CIFAR-10) and the paper's discriminator; the
+    pipeline tests that swap in tiny_classifier() (conftest.use_tiny_classifier) rely on it."""
+    trainer = build_trainer(get_config("smoke", dataset, "gandef"))
+    assert trainer.classifier.count_params() == params
+    assert trainer.discriminator.count_params() == 2_529
+
+
 # ---------------------------------------------------------------- the discriminator's direction
 
 @pytest.mark.parametrize("form", GANDEF_LOSSES)
