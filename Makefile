@@ -9,7 +9,7 @@ TRAIN ?=
 RUN_FLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install test
+.PHONY: help install test test-all
 help:
 	@echo "gandef_tf. Default: PRESET=quick, the CPU-scale runs committed in results/quick/;"
 	@echo "rendering reads results/ only and trains nothing unless TRAIN=1."
@@ -17,6 +17,7 @@ help:
 	@echo "Targets (the variables each one reads):"
 	@echo "  install      pip install -e \".[dev,eval]\" into the current Python (PYTHON)"
 	@echo "  test         the test suite, about 5 minutes on 2 CPU cores (PYTHON)"
+	@echo "  test-all     the test suite and the benchmark subprocesses (marked bench) (PYTHON)"
 	@echo "  table2       Table 2 into figures/PRESET/table2.{md,csv,tex,json} (PRESET DATASETS SEEDS TRAIN RUN_FLAGS)"
 	@echo "  fig2         Fig. 2, convergence on MNIST, figures/PRESET/fig2.* (PRESET SEEDS TRAIN RUN_FLAGS)"
 	@echo "  fig3         Fig. 3, Table 2 as bars, figures/PRESET/fig3.* (PRESET DATASETS SEEDS TRAIN RUN_FLAGS)"
@@ -50,6 +51,9 @@ install:
 
 test:
 	$(PYTHON) -m pytest -q
+
+test-all:
+	$(PYTHON) -m pytest -q -m ""
 
 ALL_METHODS = $(METHODS) gandef_v1
 comma = ,

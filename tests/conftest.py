@@ -80,6 +80,47 @@ def images():
     return x, y
 
 
+def tiny_classifier(dropout=0.0, hidden=32, seed=0, policy="float32"):
+    """A 2-layer MNIST-shaped classifier that outputs logits (about 25k parameters instead
+    of LeNet's 3.3M), for tests of training mechanics: build_trainer(cfg, classifier=...).
+    With dropout > 0 its training-mode output is random; seed=None keeps the random state,
+    policy=None Keras' global precision policy."""
+    from keras import layers
+
+    if policy:
+        keras.mixed_precision.set_global_policy(policy)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    x = inputs = keras.Input((28, 28, 1), name="image")
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(hidden, activation="relu", name="fc1")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="drop")(x)
+    logits = layers.Dense(10, dtype="float32", name="logits")(x)
+    return keras.Model(inputs, logits, name="tiny")
+
+
+def use_tiny_classifier(mp):
+    """Training builds tiny_classifier() in place of LeNet (mp: a pytest MonkeyPatch), for
+    tests of the pipeline around the network; test_wiring.py pins that build_trainer builds
+    the paper's networks."""
+    from gandef_tf import methods
+
+    mp.setattr(methods, "build_classifier", lambda dataset: tiny_classifier(seed=None, policy=None))
+
+
+@pytest.fixture
+def tiny_models(monkeypatch):
+    use_tiny_classifier(monkeypatch)
+
+
+def copy_of(model):
+    """A separate model with model's architecture and current weights."""
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
 def weights_of(model):
     return [np.array(w) for w in model.get_weights()]
 
@@ -90,13 +131,16 @@ def changed(before, after):
 
 
 @contextlib.contextmanager
-def module_dirs(base):
+def module_dirs(base, tiny=False):
     """For module-scoped fixtures (the autouse isolated_dirs is per test): runs and results
-    under base, synthetic data; yields the MonkeyPatch."""
+    under base, synthetic data (and tiny_classifier() in place of LeNet when tiny); yields
+    the MonkeyPatch."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GANDEF_RUNS_DIR", str(base / "runs"))
         mp.setenv("GANDEF_RESULTS_DIR", str(base / "results"))
         patch_load_data(mp)
+        if tiny:
+            use_tiny_classifier(mp)
         yield mp
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import synthetic_mnist
+from conftest import synthetic_mnist, tiny_classifier
 from gandef_tf import GandefError
 from gandef_tf import evaluate as ev
 from gandef_tf.adaptive import (BETA_GRID, candidate_specs, choose, margin, merged_logits,
@@ -190,14 +190,15 @@ def test_without_discriminator_one_restart_is_pgd2(nets, images):
 
 @pytest.fixture(scope="module")
 def gandef_toy():
-    """GanDef trained a few steps on the synthetic problem. gamma = 0 so that the
+    """GanDef (on tiny_classifier(): the attacks are tested, not LeNet) trained a few
+    steps on the synthetic problem. gamma = 0 so that the
     discriminator is not yet beaten by the classifier: at gamma = 2 this toy's classifier
     fools it outright (D's logit about -25 on every example), which leaves the attack's
     discriminator term nothing to do (its gradient vanishes) and the test no signal."""
     keras.utils.set_random_seed(0)
     cfg = get_config("smoke", "mnist", "gandef", n_train=320, batch_size=32, epochs=2,
                      gamma=0.0, disc_lr=1e-2, disc_batch="reuse")
-    trainer = build_trainer(cfg)
+    trainer = build_trainer(cfg, classifier=tiny_classifier())
     train_ds, _ = make_datasets(cfg, synthetic_mnist(320, 1), synthetic_mnist(32, 2))
     trainer.fit(train_ds, epochs=2, verbose=0)
     return trainer.classifier, trainer.discriminator, synthetic_mnist(32, 2)

@@ -1,5 +1,6 @@
 """The benchmark's arithmetic: the FLOP count behind pgd1_fraction_of_matmul_peak, and
-its best-of-n timer."""
+its best-of-n timer. The two benchmark subprocesses (about 90 s on 2 cores) are marked
+`bench`, out of the default run: `make test-all` or `pytest -m bench` runs them."""
 
 import pytest
 
@@ -25,6 +26,7 @@ def test_sweep_rows_are_named_by_thread_setting_unless_named():
     assert bench.row_name("two_processes_core0", 1, 1, 128) == "two_processes_core0"
 
 
+@pytest.mark.bench
 def test_gpu_check_writes_rows_and_projections_at_a_tiny_size(tmp_path):
     """`make gpu-check`'s module on the CPU, shrunk: every row and projection is there."""
     import json
@@ -60,6 +62,7 @@ def test_gpu_check_writes_rows_and_projections_at_a_tiny_size(tmp_path):
     assert "projection" in res["note"] and res["device"]
 
 
+@pytest.mark.bench
 def test_bfloat16_sweep_row_is_measured_in_bfloat16(tmp_path):
     """`--only_pgd --precision=bfloat16` (issue: bfloat16 on CPU, the sweeps): a row of its
     own, LeNet's PGD-1 in bfloat16, its rate over the bfloat16 matmul rate."""

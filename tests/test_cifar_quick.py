@@ -113,7 +113,7 @@ def test_every_table2_method_shares_one_pretraining_run():
     assert training.pretrain_config(get_config("quick", "mnist", "gandef")) is None
 
 
-def test_a_fresh_run_starts_from_the_pretrained_classifier(fake_data, monkeypatch):
+def test_a_fresh_run_starts_from_the_pretrained_classifier(fake_data, tiny_models, monkeypatch):
     cfg = get_config("smoke", "mnist", "mix_pgd", pretrain_epochs=1, epochs=1)
     starts = []
     real_fit = keras.Model.fit

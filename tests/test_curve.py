@@ -8,6 +8,9 @@ from conftest import fake_load_data, synthetic_mnist, train_until_interrupted, w
 from gandef_tf import curve, runs, training
 from gandef_tf.config import get_config
 
+# The runs train tiny_classifier() (conftest) in place of LeNet: the curve is tested.
+pytestmark = pytest.mark.usefixtures("tiny_models")
+
 
 def tiny(method="mix_pgd", **overrides):
     # 128 images in batches of 32: 4 steps per epoch, a curve point every 2 steps.

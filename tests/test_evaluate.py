@@ -98,9 +98,10 @@ NAMES = ["original"] + list(EVAL_ATTACKS)
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    """One evaluated smoke GanDef run on synthetic data, made once per module."""
+    """One evaluated smoke GanDef run on synthetic data, made once per module, with
+    tiny_classifier() in place of LeNet (test_wiring.py pins that runs build LeNet)."""
     base = tmp_path_factory.mktemp("smoke_gandef")
-    with module_dirs(base):
+    with module_dirs(base, tiny=True):
         keras.utils.set_random_seed(0)
         cfg = get_config("smoke", "mnist", "gandef")
         res = ev.evaluate(cfg, verbose=0)
@@ -161,7 +162,7 @@ def test_smoke_models_load_with_plain_keras(smoke_gandef):
     cfg, _, rdir, _ = smoke_gandef
     clf = keras.models.load_model(rdir / "classifier.keras")
     disc = keras.models.load_model(rdir / "discriminator.keras")
-    assert clf.count_params() == 3_274_634 and disc.count_params() == 2_529
+    assert clf.count_params() == 25_450 and disc.count_params() == 2_529  # tiny_classifier
     # the saved models reproduce the saved predictions on the original test set
     _, (x, y) = training.load_data(cfg)
     z = clf(x, training=False).numpy()
@@ -211,7 +212,7 @@ def test_rescore_from_saved_predictions_by_hand(smoke_gandef):
     assert new["comb"]["accuracy"] == pytest.approx(score(pred, 0.3)[1])
 
 
-def test_vanilla_results_have_no_comb(fake_data, monkeypatch):
+def test_vanilla_results_have_no_comb(fake_data, tiny_models):
     cfg = get_config("smoke", "mnist", "vanilla", n_train=32, n_test=16, epochs=1,
                      eval_attacks=("fgsm",), eval_batch_size=16)
     res = ev.evaluate(cfg, verbose=0)

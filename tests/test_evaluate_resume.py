@@ -14,7 +14,9 @@ from gandef_tf import GandefError, runs, training
 from gandef_tf import evaluate as ev
 from gandef_tf.config import get_config
 
-pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True`:UserWarning")
+# The runs here train tiny_classifier() (conftest) in place of LeNet: the pipeline is tested.
+pytestmark = [pytest.mark.filterwarnings("ignore:`shuffle=True`:UserWarning"),
+              pytest.mark.usefixtures("tiny_models")]
 
 
 class Stop(Exception):

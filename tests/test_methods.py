@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import changed, synthetic_mnist, weights_of
+from conftest import changed, copy_of, synthetic_mnist, tiny_classifier, weights_of
 from gandef_tf import config, losses
 from gandef_tf.config import get_config
 from gandef_tf.methods import build_trainer
 from gandef_tf.models import build_classifier, build_discriminator
 from gandef_tf.training import make_datasets
 
-B = 8  # examples per batch: LeNet has 3.27M parameters, keep the steps tiny
+B = 8  # examples per batch; the steps run on tiny_classifier(), not LeNet's 3.27M parameters
 
 
 def softplus(t):
@@ -125,20 +125,14 @@ def smoke(method, **overrides):
 
 
 def twin_classifiers(n=2):
-    keras.utils.set_random_seed(0)
-    first = build_classifier("mnist")
-    out = [first]
-    for _ in range(n - 1):
-        c = build_classifier("mnist")
-        c.set_weights(first.get_weights())
-        out.append(c)
-    return out
+    first = tiny_classifier()
+    return [first] + [copy_of(first) for _ in range(n - 1)]
 
 
 @pytest.mark.parametrize("method", config.METHODS)
 def test_every_method_trains_one_step_with_fit(method):
     cfg = smoke(method, n_train=B, epochs=1)
-    trainer = build_trainer(cfg)
+    trainer = build_trainer(cfg, classifier=tiny_classifier())
     c0 = weights_of(trainer.classifier)
     d0 = weights_of(trainer.discriminator) if cfg.is_gandef else None
     train_ds, _ = make_datasets(cfg, synthetic_mnist(B, 0), synthetic_mnist(B, 1))
@@ -215,7 +209,7 @@ def test_weight_decay_changes_the_classifier_step():
 # ---------------------------------------------------------------- GanDef's two players
 
 def gandef(method="gandef", **overrides):
-    return build_trainer(smoke(method, **overrides))
+    return build_trainer(smoke(method, **overrides), classifier=tiny_classifier())
 
 
 def gandef_data(k=1):

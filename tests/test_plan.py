@@ -29,7 +29,7 @@ def small(**kw):
 def finished(tmp_path_factory):
     """One trained and evaluated tiny run, made once per module."""
     base = tmp_path_factory.mktemp("finished")
-    with module_dirs(base):
+    with module_dirs(base, tiny=True):
         ev.evaluate(small(), verbose=0)
     return base
 

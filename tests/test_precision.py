@@ -85,8 +85,11 @@ def test_float32_copy_has_float32_layers_and_the_same_function(float32_after):
 
 
 def test_bfloat16_trained_model_is_attacked_in_float32(fake_data, monkeypatch, float32_after):
+    # LeNet (float32_copy rebuilds it by name), shrunk to what is checked: dtypes, not
+    # accuracy (bfloat16 is emulated, and slow, on a CPU without it)
     cfg = get_config("smoke", "mnist", "gandef", precision="mixed_bfloat16",
-                     eval_attacks=("fgsm", "pgd1"))
+                     eval_attacks=("fgsm", "pgd1"), n_train=64, n_test=16, epochs=1,
+                     eval_batch_size=16)
     seen = []
     real = evaluate_mod.make_attack
 

@@ -20,6 +20,12 @@ from experiments.train import train
 pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True`:UserWarning")
 
 
+@pytest.fixture(autouse=True)
+def tiny(tiny_models):
+    """Every run here trains tiny_classifier() in place of LeNet (the subprocesses' too):
+    a reproduction repeats whatever network its run trained."""
+
+
 def committed_run(attacks=("fgsm",)):
     """A finished smoke run whose model is then deleted, as on a fresh clone."""
     cfg = get_config("smoke", "mnist", "vanilla", n_train=64, n_test=16, epochs=2,
@@ -126,11 +132,13 @@ def test_a_resume_in_a_new_process_is_repeated_in_one(fake_data):
     """The committed run is stopped in one process and resumed in another, as across
     sessions; the reproduction stops and resumes inside one process."""
     script = ("import sys, pytest\n"
-              "from conftest import patch_load_data\n"
+              "from conftest import patch_load_data, use_tiny_classifier\n"
               "from gandef_tf import evaluate as ev\n"
               "from experiments.train import train\n"
               "from test_reproduce import stopped_config\n"
-              "patch_load_data(pytest.MonkeyPatch())\n"
+              "mp = pytest.MonkeyPatch()\n"
+              "patch_load_data(mp)\n"
+              "use_tiny_classifier(mp)\n"
               "if sys.argv[1] == 'stop':\n"
               "    train(stopped_config(), verbose=0, stop_after=1)\n"
               "else:\n"

@@ -16,6 +16,10 @@ from gandef_tf import GandefError, losses, runs, training
 from gandef_tf.config import Config, get_config
 from gandef_tf.methods import build_trainer
 
+# The runs and trainers here use tiny_classifier() (conftest) in place of LeNet: checkpoints
+# and the training loop are tested, not the network.
+pytestmark = pytest.mark.usefixtures("tiny_models")
+
 pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True`:UserWarning")
 
 

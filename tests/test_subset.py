@@ -9,7 +9,9 @@ from gandef_tf import GandefError, runs
 from gandef_tf import evaluate as ev
 from gandef_tf.config import get_config
 
-pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True`:UserWarning")
+# The run trains tiny_classifier() (conftest) in place of LeNet: the subset is tested.
+pytestmark = [pytest.mark.filterwarnings("ignore:`shuffle=True`:UserWarning"),
+              pytest.mark.usefixtures("tiny_models")]
 
 
 def test_costly_attacks_run_on_a_seeded_subset(fake_data):
