@@ -179,7 +179,7 @@ def test_comb_threshold_end_to_end_through_evaluate(monkeypatch):
     clf.save(rdir / "classifier.keras")
     disc.save(rdir / "discriminator.keras")
     runs.write_json(rdir / "train.json", {"train_seconds": 0.0})
-    res = ev.evaluate(cfg, verbose=0, allow_train=True)
+    res = ev.evaluate(cfg, verbose=0)
     assert res["accuracy"] == {"original": 0.5, "fgsm": 0.5}
     assert res["comb"]["threshold"] == 0.3
     assert res["comb"]["accuracy"] == {"original": 5 / 16, "fgsm": 14 / 16}
