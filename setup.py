@@ -14,7 +14,7 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "dev": ["pytest"],
+        "dev": ["pytest", "pytest-xdist"],  # make test runs two workers
         # AutoAttack's APGD-CE / APGD-DLR rows (gandef_tf/autoattack.py)
         "eval": ["adversarial-robustness-toolbox>=1.20"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
