@@ -87,7 +87,10 @@ def _probe_dirs(root):
         yield
     finally:
         for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def run(cfg, name, overrides, out, score_n, train_n, verbose=2):
