@@ -45,8 +45,9 @@ def footer(prov):
 def short_footer(prov):
     """The line drawn on a figure: preset, seeds, how many runs and when they were made,
     the commit it was rendered at; the runs' commits are in the json beside it."""
-    dates = list(dict.fromkeys(d[:10] for d in prov.get("run_dates", [])))
-    runs_part = (f"{prov['n_runs']} run{'s' * (prov['n_runs'] != 1)} dated {' to '.join(dates)} "
+    days = sorted({d[:10] for d in prov.get("run_dates", [])})
+    span = " to ".join(dict.fromkeys((days or ["?"])[:1] + days[-1:]))  # first to last day
+    runs_part = (f"{prov['n_runs']} run{'s' * (prov['n_runs'] != 1)} dated {span} "
                  "(run commits: in the .json beside this file)"
                  if prov.get("n_runs") else "no runs found")
     rendered = prov["rendered_commit"]

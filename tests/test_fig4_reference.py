@@ -74,3 +74,14 @@ def test_without_runs_fig4_json_has_only_the_papers_reference(figures):  # noqa:
     assert "flag_everything" not in out
     assert out["paper_table2"]["flag_everything"]["cifar10"]["pgd2"]["gandef_comb"] == \
         pytest.approx(0.7076, abs=1e-4)
+
+
+def test_a_figure_footer_gives_the_runs_date_range_not_every_day():
+    from gandef_tf.outputs import short_footer
+
+    prov = dict(preset="quick", seeds=[0, 1], n_runs=3, rendered_commit="0123456789abcdef",
+                run_dates=["2026-11-28T10:00", "2026-11-26T09:00", "2026-11-27T08:00"])
+    line = short_footer(prov)
+    assert "3 runs dated 2026-11-26 to 2026-11-28 " in line and "seeds 0, 1" in line
+    assert line.endswith("rendered at commit 0123456789ab")
+    assert "dated 2026-11-28 (" in short_footer(dict(prov, run_dates=["2026-11-28T10:00"]))
