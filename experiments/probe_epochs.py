@@ -12,9 +12,11 @@ generates them (classifier in inference mode) and classified in inference mode (
 test-time PGD-1 measures) and in training mode (what fit()'s running accuracy measures,
 dropout on); fit()'s logs, the epoch's seconds, the config, the overrides, the provenance.
 
-The probe's state is checkpointed after every epoch under
-$GANDEF_RUNS_DIR/probes/<dropout>/<name>/; re-running the same command resumes after the
-last finished epoch. A config with `pretrain_epochs` starts from a shared clean
+The probe's state is checkpointed after every epoch, and every `--save_every` seconds
+within one (an allCNN Pure PGD epoch takes hours on a host without AVX-512), under
+$GANDEF_RUNS_DIR/probes/<dropout>/<name>/; re-running the same command resumes there: each
+epoch's order is fixed by (seed, epoch), so a resumed epoch trains on the batches it had
+not trained on yet. A config with `pretrain_epochs` starts from a shared clean
 pre-training trained in $GANDEF_RUNS_DIR/probes/<dropout>/ (never results/: its record
 there belongs to the committed runs), shared by every probe with the same dropout.
 """
@@ -93,13 +95,36 @@ def _probe_dirs(root):
                 os.environ[k] = v
 
 
-def run(cfg, name, overrides, out, score_n, train_n, verbose=2):
+def run(cfg, name, overrides, out, score_n, train_n, verbose=2, save_every=1800):
     root = probe_root(cfg)
     with _probe_dirs(root):
-        return _run(cfg, root / name, overrides, out, score_n, train_n, verbose)
+        return _run(cfg, root / name, overrides, out, score_n, train_n, verbose, save_every)
 
 
-def _run(cfg, rdir, overrides, out, score_n, train_n, verbose):
+def epoch_batches(cfg, x, y, epoch, skip=0):
+    """Epoch `epoch`'s training batches after its first `skip`: the order is a permutation
+    fixed by (seed, epoch), so an epoch resumed mid-way trains on exactly the batches it had
+    not trained on yet (fit()'s reshuffling stream could not tell which those were)."""
+    import tensorflow as tf
+
+    from gandef_tf import training
+
+    order = np.random.default_rng([cfg.seed, epoch]).permutation(len(x))
+    n = len(x) // cfg.batch_size * cfg.batch_size
+    xs, ys = tf.constant(x), tf.constant(y)
+    ds = tf.data.Dataset.from_tensor_slices(order[skip * cfg.batch_size:n])
+    ds = ds.map(lambda i: (tf.gather(xs, i), tf.gather(ys, i)))
+    if cfg.augment:
+        ds = ds.map(training._augment, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(cfg.batch_size, drop_remainder=True)
+    if cfg.is_gandef:
+        disc = training._stream(x, y, cfg.batch_size * cfg.disc_steps,
+                                cfg.seed + 10_000 + epoch, cfg.augment, repeat=True)
+        ds = tf.data.Dataset.zip((ds, disc))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _run(cfg, rdir, overrides, out, score_n, train_n, verbose, save_every):
     import keras
 
     from experiments.probe import start_trainer
@@ -114,49 +139,72 @@ def _run(cfg, rdir, overrides, out, score_n, train_n, verbose):
                              **runs.provenance()})
     trainer = start_trainer(cfg)
     done, elapsed = runs.load_checkpoint(rdir, trainer)
-    rows = read_rows(out, name)[0]
-    rows = [r for r in rows if r["epoch"] <= done]
-    if done >= cfg.epochs:
-        print(f"probe {name}: all {cfg.epochs} epochs done ({out})")
-        return rows
-    if done:
-        print(f"probe {name}: resuming after epoch {done}")
+    skip = runs.checkpoint_epoch(rdir, key="batch")
+    rows = [r for r in read_rows(out, name)[0] if r["epoch"] <= done]
     x_val, y_val = training.load_validation(cfg)
     x_val, y_val = x_val[:score_n], y_val[:score_n]
     (x_tr, y_tr), _ = training.load_data(cfg)
     pick = np.sort(np.random.default_rng(TRAIN_SUBSET_SEED).choice(len(x_tr), train_n, False))
     x_sub, y_sub = x_tr[pick], y_tr[pick]
-    train_ds, _ = training.make_datasets(cfg, (x_tr, y_tr), (x_val, y_val))
-    keras.utils.set_random_seed(cfg.seed + 1000 * done)  # a resumed epoch draws afresh
-    resumed = (rows[-1].get("resumed_after", []) if rows else []) + ([done] if done else [])
+    # epochs after which it was resumed; a fraction for a resume within an epoch
+    resumed = (rows[-1].get("resumed_after", []) if rows else []) + (
+        [round(done + skip / (len(x_tr) // cfg.batch_size), 4)] if done or skip else [])
 
-    class Score(keras.callbacks.Callback):
+    def add_row(epoch, seconds, logs):
+        start = time.time()
+        row = {"epoch": epoch, "step": int(trainer.optimizer.iterations.numpy()),
+               "train_seconds": seconds and round(seconds, 1),
+               "train": {k: float(v) for k, v in (logs or {}).items()},
+               "validation": score(trainer, cfg, x_val, y_val), "score_n": len(y_val),
+               "train_attack": train_attack_accuracy(trainer, x_sub, y_sub),
+               "train_n": len(y_sub), "overrides": overrides, "config": cfg.to_dict(),
+               "resumed_after": resumed, **runs.provenance()}
+        row["score_seconds"] = round(time.time() - start, 1)
+        rows.append(row)
+        write_rows(out, name, rows)
+        print(json.dumps({"probe": name, "epoch": epoch, **row["validation"],
+                          "train_attack": row["train_attack"], "s": row["train_seconds"]}),
+              flush=True)
+
+    if done and not skip and (not rows or rows[-1]["epoch"] < done):
+        add_row(done, None, {})  # stopped while its epoch was being scored
+    if done >= cfg.epochs:
+        print(f"probe {name}: all {cfg.epochs} epochs done ({out})")
+        return rows
+    if done or skip:
+        print(f"probe {name}: resuming after epoch {done}" + (f", batch {skip}" if skip else ""))
+
+    class Checkpoints(keras.callbacks.Callback):
+        """The epoch's checkpoint and row; mid-epoch, a checkpoint every save_every s."""
+
         def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.time()
+            self.epoch, self.start = epoch, time.time()
+            self.saved = self.start
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.time() - self.saved >= save_every:
+                runs.save_checkpoint(rdir, trainer, self.epoch,
+                                     elapsed + time.time() - self.start, batch=skip + batch + 1)
+                self.saved = time.time()
 
         def on_epoch_end(self, epoch, logs=None):
             nonlocal elapsed
             seconds = time.time() - self.start
             elapsed += seconds
             runs.save_checkpoint(rdir, trainer, epoch + 1, elapsed)
-            row = {"epoch": epoch + 1, "step": int(trainer.optimizer.iterations.numpy()),
-                   "train_seconds": round(seconds, 1),
-                   "train": {k: float(v) for k, v in (logs or {}).items()},
-                   "validation": score(trainer, cfg, x_val, y_val), "score_n": len(y_val),
-                   "train_attack": train_attack_accuracy(trainer, x_sub, y_sub),
-                   "train_n": len(y_sub), "overrides": overrides, "config": cfg.to_dict(),
-                   "resumed_after": resumed,
-                   **runs.provenance()}
-            row["score_seconds"] = round(time.time() - self.start - seconds, 1)
-            rows.append(row)
-            write_rows(out, name, rows)
-            print(json.dumps({"probe": name, "epoch": epoch + 1, **row["validation"],
-                              "train_attack": row["train_attack"], "s": row["train_seconds"]}),
-                  flush=True)
+            add_row(epoch + 1, seconds, logs)
 
-    trainer.fit(train_ds, epochs=cfg.epochs, initial_epoch=done, verbose=verbose,
-                callbacks=[keras.callbacks.TerminateOnNaN(), Score()]
-                + training.schedule_callbacks(cfg))
+    for epoch in range(done, cfg.epochs):
+        # a resumed epoch draws its random starts and augmentation afresh
+        keras.utils.set_random_seed(cfg.seed + 1000 * epoch + skip)
+        trainer.fit(epoch_batches(cfg, x_tr, y_tr, epoch, skip), epochs=epoch + 1, shuffle=False,
+                    initial_epoch=epoch, verbose=verbose,
+                    callbacks=[keras.callbacks.TerminateOnNaN(), Checkpoints()]
+                    + training.schedule_callbacks(cfg))
+        if trainer.stop_training:
+            raise GandefError(f"probe {name}: a non-finite loss in epoch {epoch + 1}; kept "
+                              f"the checkpoint of epoch {runs.checkpoint_epoch(rdir)}")
+        skip = 0
     return rows
 
 
@@ -174,7 +222,8 @@ def main(argv):
         raise GandefError(f"--name may hold letters, digits, '.', '_' and '-', got {FLAGS.name!r}")
     if not 1 <= FLAGS.score_n <= cfg.n_val or FLAGS.train_n < 1:
         raise GandefError(f"--score_n must be in [1, {cfg.n_val}] and --train_n >= 1")
-    run(cfg, FLAGS.name, overrides, FLAGS.out, FLAGS.score_n, FLAGS.train_n, FLAGS.verbose)
+    run(cfg, FLAGS.name, overrides, FLAGS.out, FLAGS.score_n, FLAGS.train_n, FLAGS.verbose,
+        FLAGS.save_every)
 
 
 if __name__ == "__main__":
@@ -190,4 +239,5 @@ if __name__ == "__main__":
     flags.DEFINE_integer("train_n", 1000, "Training images whose attack accuracy is tracked.")
     flags.DEFINE_integer("verbose", 2, "fit() verbosity.")
     flags.DEFINE_integer("threads", 0, "TensorFlow threads (0: all cores).")
+    flags.DEFINE_integer("save_every", 1800, "Seconds between mid-epoch checkpoints.")
     cli.run(main)

@@ -255,22 +255,25 @@ def reproduced(cfg, train_seconds=None):
     return {"model": model}
 
 
-def save_checkpoint(rdir, trainer, epoch, elapsed):
-    arrays = {"epoch": np.int64(epoch), "elapsed": np.float64(elapsed)}
+def save_checkpoint(rdir, trainer, epoch, elapsed, batch=0):
+    """`epoch` finished epochs, then `batch` batches of the next (a mid-epoch save)."""
+    arrays = {"epoch": np.int64(epoch), "elapsed": np.float64(elapsed), "batch": np.int64(batch)}
     for prefix, variables in _state(trainer).items():
         for i, v in enumerate(variables):
             arrays[f"{prefix}/{i}"] = v.numpy()
     save_npz(Path(rdir) / "checkpoint.npz", **arrays)
 
 
-def checkpoint_epoch(rdir):
-    """The last finished epoch saved in rdir's checkpoint (0 when there is none)."""
+def checkpoint_epoch(rdir, key="epoch"):
+    """The last finished epoch saved in rdir's checkpoint (0 when there is none); with
+    key="batch", the batches of the next epoch it holds too (0 for an end-of-epoch save)."""
     path = Path(rdir) / "checkpoint.npz"
     if not path.exists():
         return 0
     try:
         with np.load(path, allow_pickle=False) as z:
-            return int(z["epoch"])
+            # checkpoints saved before mid-epoch saves existed hold no batch
+            return 0 if key == "batch" and key not in z.files else int(z[key])
     except Exception as e:
         raise GandefError(f"corrupt checkpoint {path} ({type(e).__name__}: {e}); "
                           "delete it to retrain from scratch") from None

@@ -3,10 +3,11 @@ images, the training attack's accuracy in both modes, resumable, other probes' r
 
 import json
 
+import numpy as np
 import pytest
 
 from experiments import probe_epochs
-from gandef_tf import GandefError, data
+from gandef_tf import GandefError, data, runs
 from gandef_tf.config import get_config
 from tests.conftest import synthetic_mnist
 
@@ -67,3 +68,57 @@ def test_probe_pretraining_never_writes_the_committed_results(synthetic, tmp_pat
     assert (root / "smoke/mnist/vanilla-pretrain/seed0/train.json").exists()
     assert (root / "results/smoke/mnist/vanilla-pretrain/seed0/history.csv").exists()
     assert not (tmp_path / "results").exists()
+
+
+def test_an_epochs_batches_are_fixed_and_a_resume_skips_exactly_the_trained_ones():
+    c = get_config("smoke", "mnist", "pure_pgd", batch_size=4)
+    x = np.arange(22 * 2, dtype="float32").reshape(22, 2)
+    y = np.arange(22, dtype="int64")
+    whole = [b[1].numpy().tolist() for b in probe_epochs.epoch_batches(c, x, y, epoch=3)]
+    tail = [b[1].numpy().tolist() for b in probe_epochs.epoch_batches(c, x, y, 3, skip=2)]
+    assert len(whole) == 5 and tail == whole[2:]
+    assert sorted(sum(whole, [])) == sorted(set(sum(whole, [])))  # no image twice
+    other = [b[1].numpy().tolist() for b in probe_epochs.epoch_batches(c, x, y, epoch=4)]
+    assert other != whole
+    xb, yb = next(iter(probe_epochs.epoch_batches(c, x, y, epoch=3)))
+    assert np.array_equal(xb.numpy(), x[yb.numpy()])  # images stay with their labels
+
+
+def test_a_probe_resumes_within_an_epoch(synthetic, tmp_path, monkeypatch):
+    out = tmp_path / "probes.jsonl"
+    original, saves = runs.save_checkpoint, []
+
+    def stop_at_second_mid_epoch_save(rdir, trainer, epoch, elapsed, batch=0):
+        original(rdir, trainer, epoch, elapsed, batch=batch)
+        saves.append((epoch, batch))
+        if (epoch, batch) == (1, 2):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "save_checkpoint", stop_at_second_mid_epoch_save)
+    with pytest.raises(KeyboardInterrupt):
+        probe_epochs.run(cfg(), "m", {}, out, score_n=16, train_n=8, verbose=0, save_every=0)
+    steps = saves.index((1, 0))  # the batches of one epoch
+    assert steps > 2 and saves == [(0, b) for b in range(1, steps + 1)] + [(1, 0), (1, 1), (1, 2)]
+    monkeypatch.setattr(runs, "save_checkpoint", original)
+    rows = probe_epochs.run(cfg(), "m", {}, out, score_n=16, train_n=8, verbose=0)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[1]["resumed_after"] == [round(1 + 2 / steps, 4)]
+    assert rows[1]["step"] == 2 * steps  # the resumed epoch trained only its last batches
+
+
+def test_an_epoch_checkpointed_but_not_scored_is_scored_on_resume(synthetic, tmp_path,
+                                                                 monkeypatch):
+    out = tmp_path / "probes.jsonl"
+    original = probe_epochs.score
+
+    def stopped(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(probe_epochs, "score", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        probe_epochs.run(cfg(1), "s", {}, out, score_n=16, train_n=8, verbose=0)
+    assert not out.exists() and runs.checkpoint_epoch(probe_epochs.probe_root(cfg(1)) / "s")
+    monkeypatch.setattr(probe_epochs, "score", original)
+    rows = probe_epochs.run(cfg(1), "s", {}, out, score_n=16, train_n=8, verbose=0)
+    assert [r["epoch"] for r in rows] == [1] and rows[0]["train_seconds"] is None
+    assert set(rows[0]["validation"]) >= {"original", "pgd1"}
