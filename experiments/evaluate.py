@@ -17,7 +17,6 @@ estimated above 30 minutes on this device, is refused with one line that prices 
     res = evaluate(cfg, allow_train=False)   # these decisions, then gandef_tf.evaluate
 """
 
-import gandef_tf.evaluate
 from experiments import cli, reproduce
 from experiments.plan import refusal
 from gandef_tf import GandefError, autoattack, plan
@@ -34,6 +33,9 @@ def evaluate(cfg, verbose=1, strategy="default", allow_train=False):
         raise GandefError(why_not)
     if st.work in ("train", "retrain"):
         reproduce.pretraining(cfg, verbose)
+    # TensorFlow is imported once work starts: bad input and refusals answer in a second
+    import gandef_tf.evaluate
+
     return gandef_tf.evaluate.evaluate(cfg, verbose, strategy, retrain=allow_train)
 
 

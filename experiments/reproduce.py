@@ -51,8 +51,8 @@ from absl import flags
 
 from experiments import cli
 from experiments.plan import refusal
-from gandef_tf import GandefError, plan, runs, training
-from gandef_tf.config import Config
+from gandef_tf import GandefError, plan, runs
+from gandef_tf.config import Config, pretrain_config
 
 FLAGS = flags.FLAGS
 
@@ -153,7 +153,9 @@ def reproduce(cfg, verbose=0, allow_train=False, stop_after=0):
         why_not = refusal([plan.status(cfg, train_only=True)], allow_train)
     if why_not:
         raise GandefError(why_not)
-    pre = training.pretrain_config(cfg)
+    from gandef_tf import training  # TensorFlow, once a retraining is to start
+
+    pre = pretrain_config(cfg)
     if pre is not None and not (runs.run_dir(pre) / "train.json").exists() and committed(pre):
         # before the results are redirected to the scratch folder, where the committed
         # pre-training's record is out of sight
@@ -190,7 +192,7 @@ def pretraining(cfg, verbose=0):
     """Before a command trains cfg's run from scratch: reproduce (and check) the committed
     shared pre-training it starts from when that model is not on this machine, rather than
     let training.train draw a new one that the seed's committed runs did not start from."""
-    pre, rdir = training.pretrain_config(cfg), runs.run_dir(cfg)
+    pre, rdir = pretrain_config(cfg), runs.run_dir(cfg)
     if pre is None or (rdir / "train.json").exists() or runs.checkpoint_epoch(rdir):
         return
     if not (runs.run_dir(pre) / "train.json").exists() and committed(pre):

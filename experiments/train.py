@@ -12,12 +12,14 @@ refused: `experiments.evaluate --train` retrains it and evaluates it afresh.
 
 from experiments import cli, reproduce
 from experiments.plan import refusal
-from gandef_tf import GandefError, plan, training
+from gandef_tf import GandefError, plan
 
 
 def train(cfg, verbose=1, strategy="default", stop_after=None):
     """gandef_tf.training.train, after reproducing the committed shared pre-training that
     a fresh run of cfg starts from when its model is not here (reproduce.pretraining)."""
+    from gandef_tf import training  # TensorFlow, once work starts (experiments.evaluate: why)
+
     reproduce.pretraining(cfg, verbose)
     return training.train(cfg, verbose=verbose, strategy=strategy, stop_after=stop_after)
 

@@ -324,6 +324,24 @@ _UNUSED = {
 }
 
 
+# Fields that only a method's own phase reads: reset in the shared pre-training's config,
+# so that every method of one preset/dataset/seed names the same pre-training run.
+_METHOD_ONLY = ("alp_weight", "gamma", "disc_steps", "disc_lr", "disc_batch", "gandef_loss",
+                "train_attack", "eps_ramp_steps", "eval_attacks")
+
+
+def pretrain_config(cfg):
+    """The clean pre-training run that cfg starts from (None without pre-training): method
+    vanilla, tag 'pretrain', cfg.pretrain_epochs at a constant cfg.pretrain_lr."""
+    if not cfg.pretrain_epochs:
+        return None
+    defaults = Config(preset=cfg.preset, dataset=cfg.dataset, method="vanilla")
+    return dataclasses.replace(
+        cfg, method="vanilla", tag="pretrain", epochs=cfg.pretrain_epochs, pretrain_epochs=0,
+        lr=cfg.pretrain_lr, lr_boundaries=(), lr_values=(), lr_schedule="piecewise",
+        **{k: getattr(defaults, k) for k in _METHOD_ONLY})
+
+
 def deviations(cfg):
     """Human-readable differences between cfg and the published values of the same run
     (the paper preset's own fixes, too, are deviations)."""

@@ -105,13 +105,14 @@ def n_test(cfg):
 def train_flops(cfg, from_epoch=0):
     """FLOPs of the epochs after from_epoch, with the per-epoch validation pass, and of
     the shared clean pre-training when a fresh run needs it and it is not finished here."""
-    from gandef_tf import runs, training
+    from gandef_tf import runs
+    from gandef_tf.config import pretrain_config
 
     epochs = max(0, cfg.epochs - from_epoch)
     validation = cfg.n_val or n_test(cfg)
     per_epoch = steps_per_epoch(cfg) * cfg.batch_size * step_passes(cfg) + validation
     total = epochs * per_epoch * forward_flops(cfg.dataset)
-    pre = training.pretrain_config(cfg)
+    pre = pretrain_config(cfg)
     if pre is not None and from_epoch == 0 and not (runs.run_dir(pre) / "train.json").exists():
         total += train_flops(pre)
     return total

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gandef_tf import GandefError, adaptive, autoattack, plan, runs
+from gandef_tf import GandefError, adaptive, autoattack, committed, plan, runs
 from gandef_tf.attacks import make_attack, spec_for
 from gandef_tf.config import ADAPTIVE_ATTACKS, SUBSET_ATTACKS, deviations
 # comb_correct, load_predictions and score live in scoring.py (no TensorFlow there, for
@@ -197,8 +197,9 @@ def results_dict(cfg, predictions, train_seconds, eval_seconds, old=None, extra=
     if cfg.tag:
         res["tag"] = cfg.tag
     if old:
-        res.update({k: old[k] for k in PROVENANCE_KEYS + ("adaptive", "extensions", "rescored",
-                                                           "attack_seconds") if k in old})
+        keep = PROVENANCE_KEYS + ("adaptive", "extensions", "rescored", "attack_seconds",
+                                  committed.KEY)
+        res.update({k: old[k] for k in keep if k in old})
     res.update(extra or {})
     if comb is not None:
         res["comb"] = {"threshold": cfg.threshold, "accuracy": comb,
@@ -289,7 +290,7 @@ def _evaluate(cfg, verbose, strategy, retrain):
                     "attacks": [n for n in missing if f"pred_{n}" in new],
                     "eval_seconds": round(time.time() - start, 1),
                     **{k: v for k, v in runs.provenance().items() if k in PROVENANCE_KEYS},
-                    **runs.reproduced(cfg, model_seconds)}]
+                    **(runs.reproduced(cfg, model_seconds) or committed.record(cfg))}]
             runs.save_npz(pred_path, **merged)
             res = results_dict(cfg, merged, train_seconds, (old or {}).get(
                 "eval_seconds", 0.0) + time.time() - start, old, {**extra, **ext})

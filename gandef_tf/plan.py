@@ -7,8 +7,8 @@
 Rendering needs only results/: a run whose results.json and predictions.npz hold every
 attack of cfg.eval_attacks, made with the same config (eval-only fields aside), needs no
 model and no work. A run that lacks attacks is evaluated when its model is on this
-machine; when it is not, the run would have to be retrained, which replaces committed
-results. Whether work may start (a retraining, or work estimated above estimate.LIMIT_S
+machine or committed beside its results (gandef_tf.committed); when neither, the run
+would have to be retrained, which replaces committed results. Whether work may start (a retraining, or work estimated above estimate.LIMIT_S
 on this device) is the commands' decision: experiments.plan.refusal.
 """
 
@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from gandef_tf import GandefError, runs
+from gandef_tf import GandefError, committed, runs
 from gandef_tf.config import EVAL_ONLY_FIELDS, Config
 from gandef_tf.scoring import VERSION
 
@@ -106,7 +106,7 @@ def status(cfg, train_only=False):
     _check_config(old, cfg, resdir)
     saved = saved_attacks(resdir / "predictions.npz")
     missing = [n for n in ["original", *cfg.eval_attacks] if n not in saved]
-    model = (rdir / "train.json").exists()
+    model = (rdir / "train.json").exists() or bool(committed.recorded(cfg))
     epoch = 0
     if not model and (rdir / "checkpoint.npz").exists():
         try:

@@ -19,8 +19,9 @@ import numpy as np
 import tensorflow as tf
 
 from gandef_tf import GandefError, curve, data, runs
+from gandef_tf import committed as committed_models
 from gandef_tf.attacks import spec_for
-from gandef_tf.config import Config, deviations, precision_note
+from gandef_tf.config import deviations, precision_note, pretrain_config
 from gandef_tf.methods import build_trainer
 from gandef_tf.models import float32_copy
 
@@ -189,12 +190,13 @@ def write_history(cfg, rows):
     runs.write_csv(runs.results_dir(cfg) / "history.csv", HISTORY_FIELDS, rows)
 
 
-def load_finished(cfg):
-    """(classifier, discriminator or None, train_seconds) of a finished run, else None."""
+def load_finished(cfg, committed=True):
+    """(classifier, discriminator or None, train_seconds) of a finished run, else None;
+    with committed, the models committed beside its results when its run folder has none."""
     rdir = runs.run_dir(cfg)
     done = rdir / "train.json"
     if not done.exists():
-        return None
+        return committed_models.load(cfg) if committed else None
     try:
         clf = keras.models.load_model(rdir / "classifier.keras")
         disc = keras.models.load_model(rdir / "discriminator.keras") if cfg.is_gandef else None
@@ -211,24 +213,6 @@ def get_strategy(name="default"):
     if name == "default":
         return tf.distribute.get_strategy()
     raise GandefError(f"unknown strategy {name!r}; choose default or mirrored")
-
-
-# Fields that only a method's own phase reads: reset in the shared pre-training's config,
-# so that every method of one preset/dataset/seed names the same pre-training run.
-_METHOD_ONLY = ("alp_weight", "gamma", "disc_steps", "disc_lr", "disc_batch", "gandef_loss",
-                "train_attack", "eps_ramp_steps", "eval_attacks")
-
-
-def pretrain_config(cfg):
-    """The clean pre-training run that cfg starts from (None without pre-training): method
-    vanilla, tag 'pretrain', cfg.pretrain_epochs at a constant cfg.pretrain_lr."""
-    if not cfg.pretrain_epochs:
-        return None
-    defaults = Config(preset=cfg.preset, dataset=cfg.dataset, method="vanilla")
-    return dataclasses.replace(
-        cfg, method="vanilla", tag="pretrain", epochs=cfg.pretrain_epochs, pretrain_epochs=0,
-        lr=cfg.pretrain_lr, lr_boundaries=(), lr_values=(), lr_schedule="piecewise",
-        **{k: getattr(defaults, k) for k in _METHOD_ONLY})
 
 
 def train(cfg, verbose=1, strategy="default", stop_after=None):

@@ -11,6 +11,13 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test`'s two workers share the cores: one TensorFlow thread each, as two
+    # one-thread runs beat two that oversubscribe the cores (subprocesses keep the default)
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 

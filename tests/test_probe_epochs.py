@@ -22,7 +22,7 @@ def cfg(epochs=2):
     return get_config("smoke", "mnist", "mix_pgd", n_val=64, epochs=epochs)
 
 
-def test_probe_rows_resume_and_keep_other_probes(synthetic, tmp_path, monkeypatch):
+def test_probe_rows_resume_and_keep_other_probes(synthetic, tiny_models, tmp_path, monkeypatch):
     out = tmp_path / "probes.jsonl"
     out.write_text(json.dumps({"name": "other", "epoch": 1}) + "\n")
     original = probe_epochs.write_rows
@@ -53,14 +53,15 @@ def test_probe_rows_resume_and_keep_other_probes(synthetic, tmp_path, monkeypatc
     assert out.read_text().count('"name": "p"') == 2
 
 
-def test_a_probe_name_refuses_another_config(synthetic, tmp_path):
+def test_a_probe_name_refuses_another_config(synthetic, tiny_models, tmp_path):
     out = tmp_path / "probes.jsonl"
     probe_epochs.run(cfg(1), "q", {}, out, score_n=16, train_n=8, verbose=0)
     with pytest.raises(GandefError, match="another config"):
         probe_epochs.run(cfg(2), "q", {}, out, score_n=16, train_n=8, verbose=0)
 
 
-def test_probe_pretraining_never_writes_the_committed_results(synthetic, tmp_path, monkeypatch):
+def test_probe_pretraining_never_writes_the_committed_results(synthetic, tiny_models, tmp_path,
+                                                             monkeypatch):
     monkeypatch.chdir(tmp_path)
     c = get_config("smoke", "mnist", "vanilla", n_val=64, epochs=1, pretrain_epochs=1)
     root = probe_epochs.probe_root(c)
@@ -84,7 +85,7 @@ def test_an_epochs_batches_are_fixed_and_a_resume_skips_exactly_the_trained_ones
     assert np.array_equal(xb.numpy(), x[yb.numpy()])  # images stay with their labels
 
 
-def test_a_probe_resumes_within_an_epoch(synthetic, tmp_path, monkeypatch):
+def test_a_probe_resumes_within_an_epoch(synthetic, tiny_models, tmp_path, monkeypatch):
     out = tmp_path / "probes.jsonl"
     original, saves = runs.save_checkpoint, []
 
@@ -106,8 +107,8 @@ def test_a_probe_resumes_within_an_epoch(synthetic, tmp_path, monkeypatch):
     assert rows[1]["step"] == 2 * steps  # the resumed epoch trained only its last batches
 
 
-def test_an_epoch_checkpointed_but_not_scored_is_scored_on_resume(synthetic, tmp_path,
-                                                                 monkeypatch):
+def test_an_epoch_checkpointed_but_not_scored_is_scored_on_resume(synthetic, tiny_models,
+                                                                 tmp_path, monkeypatch):
     out = tmp_path / "probes.jsonl"
     original = probe_epochs.score
 
