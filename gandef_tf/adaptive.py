@@ -34,11 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from gandef_tf import GandefError
-
-ADAPTIVE_KINDS = ("pgd_adaptive", "cw_merged")
-# pgd_adaptive's weights of the discriminator term; each is one candidate per example
-# (a choice of one beta on a few examples made the attack weaker than PGD-2 on some).
-BETA_GRID = (0.0, 0.3, 1.0, 3.0, 10.0)
+from gandef_tf.attack_specs import ADAPTIVE_KINDS, BETA_GRID  # noqa: F401
 CANDIDATE_RULE = ("per example, a misclassified candidate if any, among them the one the "
                   "discriminator scores most 'original' (so the attack succeeds on the "
                   "classifier, and on GanDef-Comb at every threshold, wherever any candidate "

@@ -112,7 +112,7 @@ class Config:
             v = getattr(self, name)
             _check(v is None or 0 < v <= 1, f"{name} must be in (0, 1], got {v}")
         if self.eps is not None or self.eps_iter is not None:
-            from gandef_tf.attacks import spec_for  # TensorFlow only when overrides need it
+            from gandef_tf.attack_specs import spec_for
 
             for name in self.eval_attacks + (self.train_attack,):
                 spec_for(self, name)

@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -168,9 +169,15 @@ def cpu_summary(cpuinfo):
 
 
 def device():
-    import tensorflow as tf
+    """The GPUs TensorFlow sees, else the CPU. On Linux without a GPU's device file the CPU
+    is named without starting TensorFlow, so that pricing and refusals take a second."""
+    no_gpu = platform.system() == "Linux" and not (any(Path("/dev").glob("nvidia[0-9]*"))
+                                                   or Path("/dev/kfd").exists())
+    gpus = []
+    if not no_gpu or "tensorflow" in sys.modules:
+        import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
+        gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         names = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
                  for g in gpus]

@@ -5,6 +5,7 @@ its best-of-n timer. The two benchmark subprocesses (about 90 s on 2 cores) are 
 import pytest
 
 from experiments import bench
+from gandef_tf import estimate
 from gandef_tf.models import build_classifier
 
 
@@ -12,6 +13,13 @@ def test_lenet_forward_flops_by_hand():
     # multiply-adds: conv1 28*28 * 5*5*1*32, conv2 14*14 * 5*5*32*64, fc1 3136*1024, logits 1024*10
     macs = 784 * 800 + 196 * 51_200 + 3136 * 1024 + 1024 * 10
     assert bench.forward_flops(build_classifier("mnist")) == 2 * macs == 27_767_808
+
+
+@pytest.mark.parametrize("dataset,dropout", [("mnist", "table4"), ("cifar10", "table4"),
+                                             ("cifar10", "authors_code")])
+def test_pricings_forward_flops_are_the_built_networks(dataset, dropout):
+    assert estimate.forward_flops(dataset) == bench.forward_flops(
+        build_classifier(dataset, dropout))
 
 
 def test_timed_warms_up_once_and_keeps_the_best(monkeypatch):

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from absl import flags
@@ -311,3 +312,24 @@ def test_a_render_of_no_existing_run_refuses_and_writes_nothing(bad_input_runs, 
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith("error: no quick ") and "nothing rendered" in err[0], err
     assert after == before  # every committed figure as it was, byte for byte, mtime too
+
+
+def test_refusals_and_pricing_answer_without_starting_tensorflow(tmp_path):
+    """A refused run is priced from files and constants: TensorFlow is not imported (its
+    start-up alone takes seconds), on a host without a GPU's device file."""
+    if any(Path("/dev").glob("nvidia[0-9]*")) or Path("/dev/kfd").exists():
+        pytest.skip("a GPU host names its device through TensorFlow")
+    code = ("import sys\n"
+            "from experiments.evaluate import evaluate\n"
+            "from gandef_tf import GandefError\n"
+            "from gandef_tf.config import get_config\n"
+            "try:\n"
+            "    evaluate(get_config('paper', 'cifar10', 'gandef'))\n"
+            "except GandefError as e:\n"
+            "    print('refused:', e)\n"
+            "print('tensorflow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=_env(tmp_path),
+                         capture_output=True, text=True, timeout=120)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0 and lines[0].startswith("refused:") and "--train" in lines[0], out
+    assert lines[-1] == "False"
