@@ -16,7 +16,7 @@ help:
 	@echo ""
 	@echo "Targets (the variables each one reads):"
 	@echo "  install      pip install -e \".[dev,eval]\" into the current Python (PYTHON)"
-	@echo "  test         the test suite, two pytest-xdist workers: about 6-7 minutes on 2 idle CPU cores (PYTHON)"
+	@echo "  test         the test suite, two pytest-xdist workers: about 4.5-5 minutes on 2 idle CPU cores (PYTHON)"
 	@echo "  test-all     the test suite and the benchmark subprocesses (marked bench) (PYTHON)"
 	@echo "  table2       Table 2 into figures/PRESET/table2.{md,csv,tex,json} (PRESET DATASETS SEEDS TRAIN RUN_FLAGS)"
 	@echo "  fig2         Fig. 2, convergence on MNIST, figures/PRESET/fig2.* (PRESET SEEDS TRAIN RUN_FLAGS)"
