@@ -34,8 +34,11 @@ out = {}
 for name in ("default", "mirrored"):
     keras.utils.set_random_seed(0)
     strategy = get_strategy(name)
-    with strategy.scope():
-        trainer = build_trainer(get_config("smoke", "mnist", "vanilla", batch_size=32))
+    with strategy.scope():  # a small classifier: what is tested is the replicas' sum
+        inputs = keras.Input((28, 28, 1))
+        hidden = keras.layers.Dense(32, activation="relu")(keras.layers.Flatten()(inputs))
+        tiny = keras.Model(inputs, keras.layers.Dense(10)(hidden))
+        trainer = build_trainer(get_config("smoke", "mnist", "vanilla", batch_size=32), tiny)
     init = trainer.classifier.get_weights()[0]
     trainer.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), epochs=1, verbose=0,
                 shuffle=False)
