@@ -59,7 +59,7 @@ def test_gpu_check_writes_rows_and_projections_at_a_tiny_size(tmp_path):
         assert rows[key] > 0, key
     from gandef_tf.config import get_config
 
-    # the paper preset's epochs: Madry's 84 on MNIST; the authors' 350 for allCNN (config._FIXES)
+    # the paper preset's epochs: Madry's 84 on MNIST; the authors' 350 for allCNN (presets.FIXES)
     for dataset, epochs in (("mnist", 84), ("cifar10", 350)):
         assert get_config("paper", dataset, "mix_pgd").epochs == epochs
         mix = res["training"][dataset]["mix_pgd"]
