@@ -32,7 +32,7 @@ help:
 	@echo "  reproduce.D.M.S  retrain a committed run whose model is gone, check it is the same model (PRESET RUN_FLAGS TRAIN)"
 	@echo "  gamma_sweep  beyond the paper: GanDef for several gamma, hours on a CPU (PRESET DATASETS SEEDS GAMMAS FORMS TRAIN)"
 	@echo "  smoke        every target at the smoke preset on MNIST, trains in seconds (SEEDS)"
-	@echo "  bench        speed ratios into figures/bench.{json,md}, about 5 minutes (PYTHON)"
+	@echo "  bench        speed ratios into figures/bench.{json,md} (BENCH_OUT), about 5 minutes on an AMX host (PYTHON)"
 	@echo "  probe        does each paper config learn? a few hundred steps each, figures/PRESET/probe.json (PRESET DATASETS PROBE_STEPS)"
 	@echo "  gpu-check    for a session lent a GPU: bench rows + paper step times into figures/bench-gpu.json, < 8 min (PYTHON)"
 	@echo ""
@@ -157,8 +157,11 @@ smoke:
 
 .PHONY: bench
 # Speed as ratios against baselines measured in the same process (docs/performance.md).
+# Another kind of host keeps its own record beside the others (pricing reads every
+# figures/bench*.json, its own device's first): make bench BENCH_OUT=figures/bench-amd-epyc.json
+BENCH_OUT ?= figures/bench.json
 bench:
-	$(PYTHON) -m experiments.bench --out=figures/bench.json
+	$(PYTHON) -m experiments.bench --out=$(BENCH_OUT)
 
 # Does every paper config learn at all? A few hundred steps each on real data (bfloat16 on
 # a CPU that has it): figures/$(PRESET)/probe.json.  make probe PRESET=paper

@@ -11,7 +11,8 @@ and the fraction of the matmul rate that our loop reaches (FLOPs of LeNet's forw
 input-gradient passes), (3) training time per step of every method relative to mix_pgd
 (GanDef with a fresh discriminator batch, and with `disc_batch=reuse`), (4) evaluation
 throughput for Table 2 over all four attacks, (5) bfloat16 against float32: the matmul
-rate, PGD-1 on LeNet and allCNN, a Mix PGD train step per dataset (`bf16_*` rows). `--only_pgd` measures (1) and (2) only, with
+rate, PGD-1 on LeNet and allCNN, a Mix PGD train step per dataset (`bf16_*` rows; on a
+CPU without native bfloat16, or with --nobfloat16, the float32 rows alone). `--only_pgd` measures (1) and (2) only, with
 the options tried for speed (other batch sizes, XLA), each as a ratio to the default in
 the same process, and adds the row to figures/bench_sweep.json (one row per thread
 setting: thread pools are fixed per process; `--row` names a row, e.g. for two processes
@@ -31,7 +32,7 @@ from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient
 from experiments import cli
 from gandef_tf import runs
 from gandef_tf.attacks import generate, get_spec, make_attack
-from gandef_tf.config import PAPER_ATTACKS, get_config
+from gandef_tf.config import PAPER_ATTACKS, get_config, native_bfloat16
 from gandef_tf.methods import build_trainer
 from gandef_tf.models import build_classifier
 
@@ -120,23 +121,29 @@ def train_step_seconds(dataset, method, precision, batch, steps, **overrides):
         return timed(lambda: step(data)["loss"].numpy(), steps)
 
 
-def bench_bfloat16(batch, steps, matmul_n=4096, iter_cap=None):
-    """bfloat16 over float32, each pair measured in this process (docs/performance.md)."""
-    res = {"fp32_matmul_gflops": matmul_rate(tf.float32, steps, matmul_n),
-           "bf16_matmul_gflops": matmul_rate(tf.bfloat16, steps, matmul_n), "matmul_n": matmul_n}
+def bench_bfloat16(batch, steps, matmul_n=4096, iter_cap=None, bfloat16=True):
+    """bfloat16 over float32, each pair measured in this process (docs/performance.md);
+    bfloat16=False: the float32 rows alone (allCNN's, which pricing reads), for a CPU
+    without native bfloat16, where bfloat16 would time its emulation, many times slower."""
+    precisions = ("float32", "mixed_bfloat16") if bfloat16 else ("float32",)
+    res = {"fp32_matmul_gflops": matmul_rate(tf.float32, steps, matmul_n), "matmul_n": matmul_n}
+    if bfloat16:
+        res["bf16_matmul_gflops"] = matmul_rate(tf.bfloat16, steps, matmul_n)
     for dataset, net in (("mnist", "lenet"), ("cifar10", "allcnn")):
-        fp32, _ = pgd1_rate(dataset, "float32", batch, steps, iter_cap)
-        bf16, gflops = pgd1_rate(dataset, "mixed_bfloat16", batch, steps, iter_cap)
-        res[f"bf16_vs_fp32_pgd1_{net}"] = bf16 / fp32
-        res[f"pgd1_{net}_examples_per_s"] = {"float32": fp32, "mixed_bfloat16": bf16}
-        if dataset == "mnist":
-            res["pgd1_bf16_fraction_of_bf16_matmul_peak"] = gflops / res["bf16_matmul_gflops"]
+        rates = {p: pgd1_rate(dataset, p, batch, steps, iter_cap) for p in precisions}
+        res[f"pgd1_{net}_examples_per_s"] = {p: r[0] for p, r in rates.items()}
+        if bfloat16:
+            res[f"bf16_vs_fp32_pgd1_{net}"] = rates["mixed_bfloat16"][0] / rates["float32"][0]
+            if dataset == "mnist":
+                res["pgd1_bf16_fraction_of_bf16_matmul_peak"] = (
+                    rates["mixed_bfloat16"][1] / res["bf16_matmul_gflops"])
     for dataset in ("mnist", "cifar10"):
-        fp32, bf16 = (train_step_seconds(dataset, "mix_pgd", p, batch, max(1, steps - 1),
-                                         attack_iter_cap=iter_cap)
-                      for p in ("float32", "mixed_bfloat16"))
-        res[f"bf16_vs_fp32_train_step_mix_pgd_{dataset}"] = fp32 / bf16
-        res[f"train_step_mix_pgd_{dataset}_seconds"] = {"float32": fp32, "mixed_bfloat16": bf16}
+        seconds = {p: train_step_seconds(dataset, "mix_pgd", p, batch, max(1, steps - 1),
+                                         attack_iter_cap=iter_cap) for p in precisions}
+        res[f"train_step_mix_pgd_{dataset}_seconds"] = seconds
+        if bfloat16:
+            res[f"bf16_vs_fp32_train_step_mix_pgd_{dataset}"] = (
+                seconds["float32"] / seconds["mixed_bfloat16"])
     return res
 
 
@@ -241,8 +248,11 @@ def main(argv):
     res["gandef_vs_mix_pgd_time_ratio"] = timings["gandef_vs_mix_pgd_time_ratio"]
     res["gandef_reuse_vs_mix_pgd_time_ratio"] = timings["gandef_reuse_vs_mix_pgd_time_ratio"]
     res.update(bench_eval(FLAGS.eval_examples, FLAGS.steps))
-    if FLAGS.bfloat16:
-        res.update(bench_bfloat16(FLAGS.batch, FLAGS.steps))
+    # On a CPU without native bfloat16 the bf16 rows would time its emulation: float32 only.
+    native = native_bfloat16() or bool(tf.config.list_physical_devices("GPU"))
+    if FLAGS.bfloat16 and not native:
+        print("no native bfloat16 on this CPU: measuring the float32 rows alone")
+    res.update(bench_bfloat16(FLAGS.batch, FLAGS.steps, bfloat16=FLAGS.bfloat16 and native))
     res.update(train_attack=FLAGS.train_attack, **runs.provenance())
     runs.write_json(FLAGS.out, res)
     rows = [f"| {k} | {v:.3g} |" for k, v in res.items() if isinstance(v, float)]
