@@ -8,8 +8,9 @@ Rendering needs only results/: a run whose results.json and predictions.npz hold
 attack of cfg.eval_attacks, made with the same config (eval-only fields aside), needs no
 model and no work. A run that lacks attacks is evaluated when its model is on this
 machine or committed beside its results (gandef_tf.committed); when neither, the run
-would have to be retrained, which replaces committed results. Whether work may start (a retraining, or work estimated above estimate.LIMIT_S
-on this device) is the commands' decision: experiments.plan.refusal.
+would have to be retrained, which replaces committed results. Whether work may start (a
+retraining, or work estimated above estimate.LIMIT_S on this device) is the commands'
+decision: experiments.plan.refusal.
 """
 
 import dataclasses
