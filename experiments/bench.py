@@ -14,9 +14,9 @@ throughput for Table 2 over all four attacks, (5) bfloat16 against float32: the 
 rate, PGD-1 on LeNet and allCNN, a Mix PGD train step per dataset (`bf16_*` rows; on a
 CPU without native bfloat16, or with --nobfloat16, the float32 rows alone). `--only_pgd`
 measures (1) and (2) only, with the options tried for speed (other batch sizes, XLA), each
-as a ratio to the default in the same process, and adds the row to figures/bench_sweep.json (one row per thread
-setting: thread pools are fixed per process; `--row` names a row, e.g. for two processes
-timed side by side, one per core).
+as a ratio to the default in the same process, and adds the row to
+figures/bench_sweep.json (one row per thread setting: thread pools are fixed per process;
+`--row` names a row, e.g. for two processes timed side by side, one per core).
 """
 
 import contextlib
