@@ -33,6 +33,7 @@ help:
 	@echo "  gamma_sweep  beyond the paper: GanDef for several gamma, hours on a CPU (PRESET DATASETS SEEDS GAMMAS FORMS TRAIN)"
 	@echo "  smoke        every target at the smoke preset on MNIST, trains in seconds (SEEDS)"
 	@echo "  bench        speed ratios into figures/bench.{json,md} (BENCH_OUT), about 5 minutes on an AMX host (PYTHON)"
+	@echo "  probe-epochs issue 36's dropout x schedule probes, two queues, one per core: days of CPU (PYTHON)"
 	@echo "  probe        does each paper config learn? a few hundred steps each, figures/PRESET/probe.json (PRESET DATASETS PROBE_STEPS)"
 	@echo "  gpu-check    for a session lent a GPU: bench rows + paper step times into figures/bench-gpu.json, < 8 min (PYTHON)"
 	@echo ""
@@ -162,6 +163,14 @@ smoke:
 BENCH_OUT ?= figures/bench.json
 bench:
 	$(PYTHON) -m experiments.bench --out=$(BENCH_OUT)
+
+# Issue 36's dropout x schedule probes (docs/deviations.md): two queues, one per core, one
+# thread each; rows into results/quick/cifar10/tuning/dropout_schedule.jsonl. Resumable: the
+# same command continues them (checkpoints under GANDEF_RUNS_DIR/probes). Days of CPU.
+.PHONY: probe-epochs
+probe-epochs:
+	$(PYTHON) -m experiments.probe_epochs --queue=0 --verbose=2 & \
+	$(PYTHON) -m experiments.probe_epochs --queue=1 --verbose=2; wait
 
 # Does every paper config learn at all? A few hundred steps each on real data (bfloat16 on
 # a CPU that has it): figures/$(PRESET)/probe.json.  make probe PRESET=paper

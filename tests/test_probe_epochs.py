@@ -123,3 +123,28 @@ def test_an_epoch_checkpointed_but_not_scored_is_scored_on_resume(synthetic, tin
     rows = probe_epochs.run(cfg(1), "s", {}, out, score_n=16, train_n=8, verbose=0)
     assert [r["epoch"] for r in rows] == [1] and rows[0]["train_seconds"] is None
     assert set(rows[0]["validation"]) >= {"original", "pgd1"}
+
+
+def test_a_queue_runs_its_probes_in_order_and_leaves_a_held_one(synthetic, tiny_models, tmp_path,
+                                                                monkeypatch):
+    import fcntl
+
+    monkeypatch.setattr(probe_epochs, "SCHEDULES", {"a": ["lr=0.002", "n_val=64"],
+                                                    "b": ["lr=0.003", "n_val=64"]})
+    monkeypatch.setattr(probe_epochs, "QUEUES", {0: ["table4.a", "table4.b"]})
+    monkeypatch.setattr(probe_epochs.os, "sched_setaffinity", lambda pid, cores: None)
+    out, c = tmp_path / "q.jsonl", get_config("smoke", "mnist", "pure_pgd", n_val=64)
+    root = probe_epochs.probe_root(c)
+    root.mkdir(parents=True)
+    kw = dict(score_n=16, train_n=8, verbose=0, save_every=1800, preset="smoke",
+              dataset="mnist", epochs=1)
+    with open(root / "pure_pgd.table4.a.lock", "a") as held:  # another process runs "a"
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        probe_epochs.run_queue(0, out, **kw)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["name"], r["epoch"]) for r in rows] == [("pure_pgd.table4.b", 1)]
+    assert rows[0]["config"]["lr"] == 0.003 and rows[0]["config"]["dropout"] == "table4"
+    probe_epochs.run_queue(0, out, **kw)  # "a" now; "b" is finished and left as it is
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((r["name"], r["epoch"]) for r in rows) == [("pure_pgd.table4.a", 1),
+                                                             ("pure_pgd.table4.b", 1)]
