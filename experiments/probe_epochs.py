@@ -97,7 +97,7 @@ def _probe_dirs(root):
                 os.environ[k] = v
 
 
-def run(cfg, name, overrides, out, score_n, train_n, verbose=2, save_every=1800):
+def run(cfg, name, overrides, out, score_n, train_n, verbose=2, save_every=600):
     root = probe_root(cfg)
     with _probe_dirs(root):
         return _run(cfg, root / name, overrides, out, score_n, train_n, verbose, save_every)
@@ -244,7 +244,10 @@ def run_queue(k, out, score_n, train_n, verbose, save_every, preset="quick",
             except BlockingIOError:
                 print(f"probe {name}: another process runs it; next")
                 continue
-            run(cfg, name, overrides, out, score_n, train_n, verbose, save_every)
+            try:
+                run(cfg, name, overrides, out, score_n, train_n, verbose, save_every)
+            except GandefError as e:  # a diverged probe is a finding: the queue goes on
+                print(f"probe {name} stopped: {e}; next", flush=True)
 
 
 def main(argv):
@@ -284,7 +287,7 @@ if __name__ == "__main__":
     flags.DEFINE_integer("train_n", 1000, "Training images whose attack accuracy is tracked.")
     flags.DEFINE_integer("verbose", 2, "fit() verbosity.")
     flags.DEFINE_integer("threads", 0, "TensorFlow threads (0: all cores).")
-    flags.DEFINE_integer("save_every", 1800, "Seconds between mid-epoch checkpoints.")
+    flags.DEFINE_integer("save_every", 600, "Seconds between mid-epoch checkpoints.")
     flags.DEFINE_integer("queue", None, "Run issue 36's probe queue k (QUEUES), pinned to "
                          "core k, one thread; --name and --set are not read.")
     cli.run(main)

@@ -148,3 +148,20 @@ def test_a_queue_runs_its_probes_in_order_and_leaves_a_held_one(synthetic, tiny_
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted((r["name"], r["epoch"]) for r in rows) == [("pure_pgd.table4.a", 1),
                                                              ("pure_pgd.table4.b", 1)]
+
+
+def test_a_stopped_probe_does_not_stop_its_queue(tmp_path, monkeypatch):
+    monkeypatch.setattr(probe_epochs, "SCHEDULES", {"a": ["n_val=64"], "b": ["n_val=64"]})
+    monkeypatch.setattr(probe_epochs, "QUEUES", {0: ["table4.a", "table4.b"]})
+    monkeypatch.setattr(probe_epochs.os, "sched_setaffinity", lambda pid, cores: None)
+    tried = []
+
+    def run(cfg, name, *args):
+        tried.append(name)
+        if name.endswith(".a"):
+            raise GandefError("a non-finite loss in epoch 1")
+
+    monkeypatch.setattr(probe_epochs, "run", run)
+    probe_epochs.run_queue(0, tmp_path / "q.jsonl", 16, 8, 0, 600, preset="smoke",
+                           dataset="mnist", epochs=1)
+    assert tried == ["pure_pgd.table4.a", "pure_pgd.table4.b"]
