@@ -11,7 +11,9 @@ images, never test images) on original examples and under PGD-1, in float32; acc
 the training attack's examples of `--train_n` fixed training images, generated as training
 generates them (classifier in inference mode) and classified in inference mode (what
 test-time PGD-1 measures) and in training mode (what fit()'s running accuracy measures,
-dropout on); fit()'s logs, the epoch's seconds, the config, the overrides, the provenance.
+dropout on), and the same on the validation images (the gap between the two is the
+training attack's generalisation gap; the one between it and PGD-1, the attacks'
+strength); fit()'s logs, the epoch's seconds, the config, the overrides, the provenance.
 
 The probe's state is checkpointed after every epoch, and every `--save_every` seconds
 within one (an allCNN Pure PGD epoch takes hours on a host without AVX-512), under
@@ -159,7 +161,8 @@ def _run(cfg, rdir, overrides, out, score_n, train_n, verbose, save_every):
                "train": {k: float(v) for k, v in (logs or {}).items()},
                "validation": score(trainer, cfg, x_val, y_val), "score_n": len(y_val),
                "train_attack": train_attack_accuracy(trainer, x_sub, y_sub),
-               "train_n": len(y_sub), "overrides": overrides, "config": cfg.to_dict(),
+               "train_n": len(y_sub),
+               "validation_train_attack": train_attack_accuracy(trainer, x_val, y_val), "overrides": overrides, "config": cfg.to_dict(),
                "resumed_after": resumed, **runs.provenance()}
         row["score_seconds"] = round(time.time() - start, 1)
         rows.append(row)

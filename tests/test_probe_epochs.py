@@ -35,7 +35,11 @@ def test_probe_rows_resume_and_keep_other_probes(synthetic, tiny_models, tmp_pat
     with pytest.raises(KeyboardInterrupt):
         probe_epochs.run(cfg(), "p", {"n_val": 64}, out, score_n=32, train_n=16, verbose=0)
     monkeypatch.setattr(probe_epochs, "write_rows", original)
+    attacked, accuracy = [], probe_epochs.train_attack_accuracy
+    monkeypatch.setattr(probe_epochs, "train_attack_accuracy",
+                        lambda t, x, y: attacked.append(len(x)) or accuracy(t, x, y))
     rows = probe_epochs.run(cfg(), "p", {"n_val": 64}, out, score_n=32, train_n=16, verbose=0)
+    assert attacked == [16, 32]  # the training subset, then the scored validation images
     lines = [json.loads(l) for l in out.read_text().splitlines()]
     assert lines[0] == {"name": "other", "epoch": 1}
     mine = [l for l in lines if l["name"] == "p"]
@@ -44,6 +48,7 @@ def test_probe_rows_resume_and_keep_other_probes(synthetic, tiny_models, tmp_pat
     for r in mine:
         assert set(r["validation"]) >= {"original", "pgd1"} and r["score_n"] == 32
         assert set(r["train_attack"]) == {"inference_mode", "training_mode"}
+        assert set(r["validation_train_attack"]) == {"inference_mode", "training_mode"}
         assert 0 <= r["train_attack"]["inference_mode"] <= 1 and r["train_n"] == 16
         assert r["config"]["epochs"] == 2 and r["commit"]
     assert mine[1]["step"] > mine[0]["step"] > 0
