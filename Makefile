@@ -51,7 +51,7 @@ install:
 	$(PYTHON) -m pip install -e ".[dev,eval]"
 
 # Two workers, each file's tests on one of them (module fixtures are built once):
-# 6.1-7.3 minutes on 2 idle cores against 9.8 in one process (docs/testing.md, Speed).
+# 4.5-5 minutes on 2 idle cores (docs/testing.md, Speed).
 test:
 	$(PYTHON) -m pytest -q -n 2 --dist loadfile
 
