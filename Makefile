@@ -34,6 +34,7 @@ help:
 	@echo "  smoke        every target at the smoke preset on MNIST, trains in seconds (SEEDS)"
 	@echo "  bench        speed ratios into figures/bench.{json,md} (BENCH_OUT), about 5 minutes on an AMX host (PYTHON)"
 	@echo "  probe-epochs issue 36's dropout x schedule probes, two queues, one per core: days of CPU (PYTHON)"
+	@echo "  probe-report the probes' rows as figures/quick/dropout_schedule.{md,json,png}, trains nothing (PYTHON)"
 	@echo "  probe        does each paper config learn? a few hundred steps each, figures/PRESET/probe.json (PRESET DATASETS PROBE_STEPS)"
 	@echo "  gpu-check    for a session lent a GPU: bench rows + paper step times into figures/bench-gpu.json, < 8 min (PYTHON)"
 	@echo ""
@@ -171,6 +172,11 @@ bench:
 probe-epochs:
 	$(PYTHON) -m experiments.probe_epochs --queue=0 --verbose=2 & \
 	$(PYTHON) -m experiments.probe_epochs --queue=1 --verbose=2; wait
+
+# Their rows as a table and a figure, finding 2's gap split into parts; trains nothing.
+.PHONY: probe-report
+probe-report:
+	$(PYTHON) -m experiments.probe_report
 
 # Does every paper config learn at all? A few hundred steps each on real data (bfloat16 on
 # a CPU that has it): figures/$(PRESET)/probe.json.  make probe PRESET=paper

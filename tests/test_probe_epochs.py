@@ -170,3 +170,9 @@ def test_a_stopped_probe_does_not_stop_its_queue(tmp_path, monkeypatch):
     probe_epochs.run_queue(0, tmp_path / "q.jsonl", 16, 8, 0, 600, preset="smoke",
                            dataset="mnist", epochs=1)
     assert tried == ["pure_pgd.table4.a", "pure_pgd.table4.b"]
+
+
+def test_report_reads_where_the_queues_write():
+    from experiments import probe_report
+
+    assert probe_report.DEFAULT_ROWS == probe_epochs.DEFAULT_OUT
