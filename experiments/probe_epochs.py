@@ -19,7 +19,9 @@ The probe's state is checkpointed after every epoch, and every `--save_every` se
 within one (an allCNN Pure PGD epoch takes hours on a host without AVX-512), under
 $GANDEF_RUNS_DIR/probes/<dropout>/<name>/; re-running the same command resumes there: each
 epoch's order is fixed by (seed, epoch), so a resumed epoch trains on the batches it had
-not trained on yet. A config with `pretrain_epochs` starts from a shared clean
+not trained on yet. Rows in `--out` whose checkpoint is not here (another machine's) are
+kept: a finished probe is reported, an unfinished one refused (restore its checkpoint, or
+move its rows away to train it afresh). A config with `pretrain_epochs` starts from a shared clean
 pre-training trained in $GANDEF_RUNS_DIR/probes/<dropout>/ (never results/: its record
 there belongs to the committed runs), shared by every probe with the same dropout.
 """
@@ -139,12 +141,25 @@ def _run(cfg, rdir, overrides, out, score_n, train_n, verbose, save_every):
     if stored.exists() and Config.from_dict(runs.read_json(stored)["config"]) != cfg:
         raise GandefError(f"probe {name!r} in {rdir} was started with another config; "
                           "choose another --name or move that folder away")
+    saved = read_rows(out, name)[0]
+    if saved and Config.from_dict(saved[-1]["config"]) != cfg:
+        raise GandefError(f"probe {name!r} has rows in {out} made with another config; "
+                          "choose another --name or move those rows away")
+    if saved and saved[-1]["epoch"] >= cfg.epochs:  # finished, here or on another machine
+        print(f"probe {name}: all {cfg.epochs} epochs done ({out})")
+        return saved
+    if saved and saved[-1]["epoch"] > runs.checkpoint_epoch(rdir):
+        # Its state is on another machine (or lost): training it afresh here would replace
+        # the committed rows of one run with those of another.
+        raise GandefError(f"probe {name!r} has rows up to epoch {saved[-1]['epoch']} in {out} "
+                          f"but {rdir} holds no checkpoint that far: restore its checkpoint, "
+                          "or move its rows away to train it afresh")
     runs.write_json(stored, {"config": cfg.to_dict(), "overrides": overrides,
                              **runs.provenance()})
     trainer = start_trainer(cfg)
     done, elapsed = runs.load_checkpoint(rdir, trainer)
     skip = runs.checkpoint_epoch(rdir, key="batch")
-    rows = [r for r in read_rows(out, name)[0] if r["epoch"] <= done]
+    rows = [r for r in saved if r["epoch"] <= done]
     x_val, y_val = training.load_validation(cfg)
     x_val, y_val = x_val[:score_n], y_val[:score_n]
     (x_tr, y_tr), _ = training.load_data(cfg)

@@ -65,6 +65,26 @@ def test_a_probe_name_refuses_another_config(synthetic, tiny_models, tmp_path):
         probe_epochs.run(cfg(2), "q", {}, out, score_n=16, train_n=8, verbose=0)
 
 
+def test_rows_made_on_another_machine_are_kept(synthetic, tiny_models, tmp_path):
+    import shutil
+
+    out = tmp_path / "probes.jsonl"
+    probe_epochs.run(cfg(2), "n", {}, out, score_n=16, train_n=8, verbose=0)
+    rdir = probe_epochs.probe_root(cfg(2)) / "n"
+    shutil.rmtree(rdir)  # a new machine: the committed rows, no checkpoint
+    before = out.read_text()
+    rows = probe_epochs.run(cfg(2), "n", {}, out, score_n=16, train_n=8, verbose=0)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert not rdir.exists() and out.read_text() == before  # finished: nothing retrained
+    out.write_text(before.splitlines()[0] + "\n")  # stopped after epoch 1 elsewhere
+    with pytest.raises(GandefError, match="rows up to epoch 1 .* no checkpoint that far"):
+        probe_epochs.run(cfg(2), "n", {}, out, score_n=16, train_n=8, verbose=0)
+    assert not rdir.exists() and out.read_text() == before.splitlines()[0] + "\n"
+    other = get_config("smoke", "mnist", "mix_pgd", n_val=64, epochs=2, lr=0.5)
+    with pytest.raises(GandefError, match="rows in .* made with another config"):
+        probe_epochs.run(other, "n", {}, out, score_n=16, train_n=8, verbose=0)
+
+
 def test_probe_pretraining_never_writes_the_committed_results(synthetic, tiny_models, tmp_path,
                                                              monkeypatch):
     monkeypatch.chdir(tmp_path)
