@@ -170,8 +170,8 @@ bench:
 # same command continues them (checkpoints under GANDEF_RUNS_DIR/probes). Days of CPU.
 .PHONY: probe-epochs
 probe-epochs:
-	$(PYTHON) -m experiments.probe_epochs --queue=0 --verbose=2 & \
-	$(PYTHON) -m experiments.probe_epochs --queue=1 --verbose=2; wait
+	$(PYTHON) -m experiments.probe_queues --queue=0 & \
+	$(PYTHON) -m experiments.probe_queues --queue=1; wait
 
 # Their rows as a table and a figure, finding 2's gap split into parts; trains nothing.
 .PHONY: probe-report

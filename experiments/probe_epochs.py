@@ -3,7 +3,7 @@
     python -m experiments.probe_epochs --dataset=cifar10 --method=pure_pgd --epochs=10 \
         --name=pure_pgd.authors_code.adam --set=dropout=authors_code \
         --out=results/quick/cifar10/tuning/dropout_schedule.jsonl
-    make probe-epochs       # issue 36's seven probes: two queues (QUEUES), one per core
+    make probe-epochs       # issue 36's seven probes: experiments.probe_queues
 
 After every epoch one JSON line goes to `--out` (the file is rewritten atomically; lines
 of other probes are kept): accuracy on `--score_n` validation images (held-out training
@@ -43,7 +43,6 @@ from gandef_tf.config import DATASETS, METHODS, Config, get_config
 
 FLAGS = flags.FLAGS
 TRAIN_SUBSET_SEED = 2024  # the fixed training images whose attack accuracy is tracked
-DEFAULT_OUT = "results/quick/cifar10/tuning/dropout_schedule.jsonl"  # issue 36's queues
 
 
 def probe_root(cfg):
@@ -130,6 +129,21 @@ def epoch_batches(cfg, x, y, epoch, skip=0):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def saved_rows(cfg, rdir, out):
+    """The probe's rows in `out`, checked against cfg and against its checkpoint in rdir:
+    rows beyond the checkpoint are another machine's run (or a lost one), which training
+    afresh here would replace with another run's rows, so they are refused unless final."""
+    name, saved = rdir.name, read_rows(out, rdir.name)[0]
+    if saved and Config.from_dict(saved[-1]["config"]) != cfg:
+        raise GandefError(f"probe {name!r} has rows in {out} made with another config; "
+                          "choose another --name or move those rows away")
+    if saved and cfg.epochs > saved[-1]["epoch"] > runs.checkpoint_epoch(rdir):
+        raise GandefError(f"probe {name!r} has rows up to epoch {saved[-1]['epoch']} in {out} "
+                          f"but {rdir} holds no checkpoint that far: restore its checkpoint, "
+                          "or move its rows away to train it afresh")
+    return saved
+
+
 def _run(cfg, rdir, overrides, out, score_n, train_n, verbose, save_every):
     import keras
 
@@ -141,19 +155,10 @@ def _run(cfg, rdir, overrides, out, score_n, train_n, verbose, save_every):
     if stored.exists() and Config.from_dict(runs.read_json(stored)["config"]) != cfg:
         raise GandefError(f"probe {name!r} in {rdir} was started with another config; "
                           "choose another --name or move that folder away")
-    saved = read_rows(out, name)[0]
-    if saved and Config.from_dict(saved[-1]["config"]) != cfg:
-        raise GandefError(f"probe {name!r} has rows in {out} made with another config; "
-                          "choose another --name or move those rows away")
+    saved = saved_rows(cfg, rdir, out)
     if saved and saved[-1]["epoch"] >= cfg.epochs:  # finished, here or on another machine
         print(f"probe {name}: all {cfg.epochs} epochs done ({out})")
         return saved
-    if saved and saved[-1]["epoch"] > runs.checkpoint_epoch(rdir):
-        # Its state is on another machine (or lost): training it afresh here would replace
-        # the committed rows of one run with those of another.
-        raise GandefError(f"probe {name!r} has rows up to epoch {saved[-1]['epoch']} in {out} "
-                          f"but {rdir} holds no checkpoint that far: restore its checkpoint, "
-                          "or move its rows away to train it afresh")
     runs.write_json(stored, {"config": cfg.to_dict(), "overrides": overrides,
                              **runs.provenance()})
     trainer = start_trainer(cfg)
@@ -228,53 +233,7 @@ def _run(cfg, rdir, overrides, out, score_n, train_n, verbose, save_every):
     return rows
 
 
-# Issue 36's probes (docs/deviations.md): Pure PGD, dropout {table4, authors_code} x
-# schedule, 10 epochs each; `--queue=k` runs queue k's in order, pinned to core k.
-SGD = ["optimizer=sgd", "lr=0.05", "momentum=0.9", "weight_decay=5e-4", "pretrain_epochs=0"]
-SCHEDULES = {
-    "sgd_cyclic": SGD + ["lr_schedule=linear", "lr_boundaries=1404:3510",
-                         "lr_values=0.0:0.05:0.0"],
-    "adam": [],  # the quick preset's, from the shared clean pre-training
-    "sgd_drop": SGD + ["lr_boundaries=2808", "lr_values=0.05:0.005"],
-    "adam_nopre": ["pretrain_epochs=0"],
-}
-QUEUES = {0: ["authors_code.sgd_cyclic", "authors_code.adam", "authors_code.sgd_drop",
-              "authors_code.adam_nopre"],
-          1: ["table4.sgd_cyclic", "table4.adam", "table4.sgd_drop"]}
-
-
-def run_queue(k, out, score_n, train_n, verbose, save_every, preset="quick",
-              dataset="cifar10", epochs=10):
-    """Queue k's probes in order, pinned to core k; a probe another process holds is left
-    to it, a finished one is only reported."""
-    if hasattr(os, "sched_setaffinity") and k < len(os.sched_getaffinity(0)):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[k]})
-    for entry in QUEUES[k]:
-        dropout, schedule = entry.split(".")
-        name = f"pure_pgd.{entry}"
-        overrides = {**parse_overrides([f"dropout={dropout}"] + SCHEDULES[schedule]),
-                     "epochs": epochs}
-        cfg = get_config(preset, dataset, "pure_pgd", 0, **overrides)
-        probe_root(cfg).mkdir(parents=True, exist_ok=True)
-        with open(probe_root(cfg) / f"{name}.lock", "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                print(f"probe {name}: another process runs it; next")
-                continue
-            try:
-                run(cfg, name, overrides, out, score_n, train_n, verbose, save_every)
-            except GandefError as e:  # a diverged probe is a finding: the queue goes on
-                print(f"probe {name} stopped: {e}; next", flush=True)
-
-
 def main(argv):
-    if FLAGS.queue is not None:
-        if FLAGS.queue not in QUEUES:
-            raise GandefError(f"--queue must be one of {sorted(QUEUES)}, got {FLAGS.queue}")
-        cli.set_threads(FLAGS.threads or 1)  # one queue per core
-        return run_queue(FLAGS.queue, FLAGS.out or DEFAULT_OUT, FLAGS.score_n, FLAGS.train_n,
-                         FLAGS.verbose, FLAGS.save_every)
     cli.set_threads(FLAGS.threads)
     overrides = parse_overrides(FLAGS.set)
     overrides["epochs"] = FLAGS.epochs
@@ -306,6 +265,4 @@ if __name__ == "__main__":
     flags.DEFINE_integer("verbose", 2, "fit() verbosity.")
     flags.DEFINE_integer("threads", 0, "TensorFlow threads (0: all cores).")
     flags.DEFINE_integer("save_every", 600, "Seconds between mid-epoch checkpoints.")
-    flags.DEFINE_integer("queue", None, "Run issue 36's probe queue k (QUEUES), pinned to "
-                         "core k, one thread; --name and --set are not read.")
     cli.run(main)

@@ -29,7 +29,7 @@ from experiments import cli
 from gandef_tf import GandefError, outputs
 
 FLAGS = flags.FLAGS
-# experiments.probe_epochs.DEFAULT_OUT (a test pins it), not imported: that module brings
+# experiments.probe_queues.DEFAULT_OUT (a test pins it), not imported: that module brings
 # TensorFlow, which rendering never needs.
 DEFAULT_ROWS = "results/quick/cifar10/tuning/dropout_schedule.jsonl"
 PARTS = ("epoch_mean", "dropout", "images", "attack")

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments import probe_epochs
+from experiments import probe_epochs, probe_queues
 from gandef_tf import GandefError, data, runs
 from gandef_tf.config import get_config
 from tests.conftest import synthetic_mnist
@@ -154,10 +154,10 @@ def test_a_queue_runs_its_probes_in_order_and_leaves_a_held_one(synthetic, tiny_
                                                                 monkeypatch):
     import fcntl
 
-    monkeypatch.setattr(probe_epochs, "SCHEDULES", {"a": ["lr=0.002", "n_val=64"],
+    monkeypatch.setattr(probe_queues, "SCHEDULES", {"a": ["lr=0.002", "n_val=64"],
                                                     "b": ["lr=0.003", "n_val=64"]})
-    monkeypatch.setattr(probe_epochs, "QUEUES", {0: ["table4.a", "table4.b"]})
-    monkeypatch.setattr(probe_epochs.os, "sched_setaffinity", lambda pid, cores: None)
+    monkeypatch.setattr(probe_queues, "QUEUES", {0: ["table4.a", "table4.b"]})
+    monkeypatch.setattr(probe_queues.os, "sched_setaffinity", lambda pid, cores: None)
     out, c = tmp_path / "q.jsonl", get_config("smoke", "mnist", "pure_pgd", n_val=64)
     root = probe_epochs.probe_root(c)
     root.mkdir(parents=True)
@@ -165,20 +165,20 @@ def test_a_queue_runs_its_probes_in_order_and_leaves_a_held_one(synthetic, tiny_
               dataset="mnist", epochs=1)
     with open(root / "pure_pgd.table4.a.lock", "a") as held:  # another process runs "a"
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        probe_epochs.run_queue(0, out, **kw)
+        probe_queues.run_queue(0, out, **kw)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["name"], r["epoch"]) for r in rows] == [("pure_pgd.table4.b", 1)]
     assert rows[0]["config"]["lr"] == 0.003 and rows[0]["config"]["dropout"] == "table4"
-    probe_epochs.run_queue(0, out, **kw)  # "a" now; "b" is finished and left as it is
+    probe_queues.run_queue(0, out, **kw)  # "a" now; "b" is finished and left as it is
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted((r["name"], r["epoch"]) for r in rows) == [("pure_pgd.table4.a", 1),
                                                              ("pure_pgd.table4.b", 1)]
 
 
 def test_a_stopped_probe_does_not_stop_its_queue(tmp_path, monkeypatch):
-    monkeypatch.setattr(probe_epochs, "SCHEDULES", {"a": ["n_val=64"], "b": ["n_val=64"]})
-    monkeypatch.setattr(probe_epochs, "QUEUES", {0: ["table4.a", "table4.b"]})
-    monkeypatch.setattr(probe_epochs.os, "sched_setaffinity", lambda pid, cores: None)
+    monkeypatch.setattr(probe_queues, "SCHEDULES", {"a": ["n_val=64"], "b": ["n_val=64"]})
+    monkeypatch.setattr(probe_queues, "QUEUES", {0: ["table4.a", "table4.b"]})
+    monkeypatch.setattr(probe_queues.os, "sched_setaffinity", lambda pid, cores: None)
     tried = []
 
     def run(cfg, name, *args):
@@ -186,8 +186,8 @@ def test_a_stopped_probe_does_not_stop_its_queue(tmp_path, monkeypatch):
         if name.endswith(".a"):
             raise GandefError("a non-finite loss in epoch 1")
 
-    monkeypatch.setattr(probe_epochs, "run", run)
-    probe_epochs.run_queue(0, tmp_path / "q.jsonl", 16, 8, 0, 600, preset="smoke",
+    monkeypatch.setattr(probe_queues, "run", run)
+    probe_queues.run_queue(0, tmp_path / "q.jsonl", 16, 8, 0, 600, preset="smoke",
                            dataset="mnist", epochs=1)
     assert tried == ["pure_pgd.table4.a", "pure_pgd.table4.b"]
 
@@ -195,4 +195,4 @@ def test_a_stopped_probe_does_not_stop_its_queue(tmp_path, monkeypatch):
 def test_report_reads_where_the_queues_write():
     from experiments import probe_report
 
-    assert probe_report.DEFAULT_ROWS == probe_epochs.DEFAULT_OUT
+    assert probe_report.DEFAULT_ROWS == probe_queues.DEFAULT_OUT
