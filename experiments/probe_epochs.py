@@ -233,6 +233,16 @@ def _run(cfg, rdir, overrides, out, score_n, train_n, verbose, save_every):
     return rows
 
 
+def define_scoring_flags(out, threads):
+    """The flags of a probe's rows, scoring and checkpoints (experiments.probe_queues too)."""
+    flags.DEFINE_string("out", out, "The .jsonl file of per-epoch rows.")
+    flags.DEFINE_integer("score_n", 1000, "Validation images scored after each epoch.")
+    flags.DEFINE_integer("train_n", 1000, "Training images whose attack accuracy is tracked.")
+    flags.DEFINE_integer("verbose", 2, "fit() verbosity.")
+    flags.DEFINE_integer("threads", threads, "TensorFlow threads (0: all cores).")
+    flags.DEFINE_integer("save_every", 600, "Seconds between mid-epoch checkpoints.")
+
+
 def main(argv):
     cli.set_threads(FLAGS.threads)
     overrides = parse_overrides(FLAGS.set)
@@ -259,10 +269,5 @@ if __name__ == "__main__":
     flags.DEFINE_integer("epochs", 10, "Adversarial (method) epochs.")
     flags.DEFINE_multi_string("set", [], "Config override field=value (tuples: a:b).")
     flags.DEFINE_string("name", None, "The probe's name (its checkpoint folder and rows).")
-    flags.DEFINE_string("out", None, "The .jsonl file of per-epoch rows.")
-    flags.DEFINE_integer("score_n", 1000, "Validation images scored after each epoch.")
-    flags.DEFINE_integer("train_n", 1000, "Training images whose attack accuracy is tracked.")
-    flags.DEFINE_integer("verbose", 2, "fit() verbosity.")
-    flags.DEFINE_integer("threads", 0, "TensorFlow threads (0: all cores).")
-    flags.DEFINE_integer("save_every", 600, "Seconds between mid-epoch checkpoints.")
+    define_scoring_flags(out=None, threads=0)
     cli.run(main)

@@ -19,7 +19,7 @@ from absl import flags
 
 from experiments import cli
 from experiments.probe import parse_overrides
-from experiments.probe_epochs import probe_root, run
+from experiments.probe_epochs import define_scoring_flags, probe_root, run
 from gandef_tf import GandefError
 from gandef_tf.config import get_config
 
@@ -74,10 +74,5 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.DEFINE_integer("queue", None, "The queue to run (QUEUES), pinned to that core.")
-    flags.DEFINE_string("out", DEFAULT_OUT, "The .jsonl file of per-epoch rows.")
-    flags.DEFINE_integer("score_n", 1000, "Validation images scored after each epoch.")
-    flags.DEFINE_integer("train_n", 1000, "Training images whose attack accuracy is tracked.")
-    flags.DEFINE_integer("verbose", 2, "fit() verbosity.")
-    flags.DEFINE_integer("threads", 1, "TensorFlow threads (one queue per core).")
-    flags.DEFINE_integer("save_every", 600, "Seconds between mid-epoch checkpoints.")
+    define_scoring_flags(out=DEFAULT_OUT, threads=1)  # one thread: one queue per core
     cli.run(main)
