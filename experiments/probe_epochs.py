@@ -21,9 +21,10 @@ $GANDEF_RUNS_DIR/probes/<dropout>/<name>/; re-running the same command resumes t
 epoch's order is fixed by (seed, epoch), so a resumed epoch trains on the batches it had
 not trained on yet. Rows in `--out` whose checkpoint is not here (another machine's) are
 kept: a finished probe is reported, an unfinished one refused (restore its checkpoint, or
-move its rows away to train it afresh). A config with `pretrain_epochs` starts from a shared clean
-pre-training trained in $GANDEF_RUNS_DIR/probes/<dropout>/ (never results/: its record
-there belongs to the committed runs), shared by every probe with the same dropout.
+move its rows away to train it afresh). A config with `pretrain_epochs` starts from a
+shared clean pre-training trained in $GANDEF_RUNS_DIR/probes/<dropout>/ (never results/:
+its record there belongs to the committed runs), shared by every probe with the same
+dropout.
 """
 
 import contextlib
@@ -182,7 +183,8 @@ def _run(cfg, rdir, overrides, out, score_n, train_n, verbose, save_every):
                "validation": score(trainer, cfg, x_val, y_val), "score_n": len(y_val),
                "train_attack": train_attack_accuracy(trainer, x_sub, y_sub),
                "train_n": len(y_sub),
-               "validation_train_attack": train_attack_accuracy(trainer, x_val, y_val), "overrides": overrides, "config": cfg.to_dict(),
+               "validation_train_attack": train_attack_accuracy(trainer, x_val, y_val),
+               "overrides": overrides, "config": cfg.to_dict(),
                "resumed_after": resumed, **runs.provenance()}
         row["score_seconds"] = round(time.time() - start, 1)
         rows.append(row)

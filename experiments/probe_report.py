@@ -1,7 +1,8 @@
 """Issue 36's epoch probes as a table and a figure, from their saved rows alone.
 
     python -m experiments.probe_report          # make probe-report
-    python -m experiments.probe_report --rows=results/quick/cifar10/tuning/dropout_schedule.jsonl \
+    python -m experiments.probe_report \
+        --rows=results/quick/cifar10/tuning/dropout_schedule.jsonl \
         --out=figures/quick/dropout_schedule
 
 Reads the rows experiments.probe_epochs wrote (one per probe and epoch, scored on held-out
@@ -52,15 +53,18 @@ def read(path):
     return {n: sorted(rows, key=lambda r: r["epoch"]) for n, rows in sorted(by_name.items())}
 
 
+def _pct(v):
+    return None if v is None else 100.0 * v
+
+
 def gap_parts(row):
     """Finding 2's gap at one row, in points: {"total", "epoch_mean", "dropout", "images",
     "attack", "images_and_attack"}; a part whose measurement the row lacks is None."""
-    pct = lambda v: None if v is None else 100.0 * v
-    fit = pct((row.get("train") or {}).get("accuracy"))
-    train_mode = pct(row["train_attack"]["training_mode"])
-    inference = pct(row["train_attack"]["inference_mode"])
-    val = pct((row.get("validation_train_attack") or {}).get("inference_mode"))
-    pgd1 = pct(row["validation"]["pgd1"])
+    fit = _pct((row.get("train") or {}).get("accuracy"))
+    train_mode = _pct(row["train_attack"]["training_mode"])
+    inference = _pct(row["train_attack"]["inference_mode"])
+    val = _pct((row.get("validation_train_attack") or {}).get("inference_mode"))
+    pgd1 = _pct(row["validation"]["pgd1"])
     diff = lambda a, b: None if a is None or b is None else a - b
     return {"total": diff(fit, pgd1), "epoch_mean": diff(fit, train_mode),
             "dropout": diff(train_mode, inference), "images": diff(inference, val),
@@ -69,18 +73,14 @@ def gap_parts(row):
 
 def summary(rows):
     """Per epoch: what the table and the figure show, in %."""
-    out = []
-    for r in rows:
-        val_attack = (r.get("validation_train_attack") or {}).get("inference_mode")
-        out.append({
-            "epoch": r["epoch"], "step": r["step"], "train_seconds": r.get("train_seconds"),
-            "original": 100 * r["validation"]["original"], "pgd1": 100 * r["validation"]["pgd1"],
-            "fit_accuracy": (r.get("train") or {}).get("accuracy") and 100 * r["train"]["accuracy"],
-            "train_attack_training_mode": 100 * r["train_attack"]["training_mode"],
-            "train_attack_inference_mode": 100 * r["train_attack"]["inference_mode"],
-            "validation_train_attack": val_attack and 100 * val_attack,
-            "gap": gap_parts(r)})
-    return out
+    return [{"epoch": r["epoch"], "step": r["step"], "train_seconds": r.get("train_seconds"),
+             "original": _pct(r["validation"]["original"]), "pgd1": _pct(r["validation"]["pgd1"]),
+             "fit_accuracy": _pct((r.get("train") or {}).get("accuracy")),
+             "train_attack_training_mode": _pct(r["train_attack"]["training_mode"]),
+             "train_attack_inference_mode": _pct(r["train_attack"]["inference_mode"]),
+             "validation_train_attack":
+                 _pct((r.get("validation_train_attack") or {}).get("inference_mode")),
+             "gap": gap_parts(r)} for r in rows]
 
 
 def _f(v, sign=False):
@@ -156,7 +156,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    flags.DEFINE_string("rows", DEFAULT_ROWS, "The probes' .jsonl rows (experiments.probe_epochs).")
+    flags.DEFINE_string("rows", DEFAULT_ROWS, "The probes' rows (experiments.probe_epochs).")
     flags.DEFINE_string("out", "figures/quick/dropout_schedule",
                         "Output path without suffix: .md, .json and .png are written.")
     cli.run(main)
