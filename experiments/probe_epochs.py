@@ -13,7 +13,8 @@ generates them (classifier in inference mode) and classified in inference mode (
 test-time PGD-1 measures) and in training mode (what fit()'s running accuracy measures,
 dropout on), and the same on the validation images (the gap between the two is the
 training attack's generalisation gap; the one between it and PGD-1, the attacks'
-strength); fit()'s logs, the epoch's seconds, the config, the overrides, the provenance.
+strength); fit()'s logs, the epoch's training seconds (summed over the processes that
+trained it), every resume so far, the config, the overrides, the provenance.
 
 The probe's state is checkpointed after every epoch, and every `--save_every` seconds
 within one (an allCNN Pure PGD epoch takes hours on a host without AVX-512), under
@@ -171,21 +172,34 @@ def _run(cfg, rdir, overrides, out, score_n, train_n, verbose, save_every):
     (x_tr, y_tr), _ = training.load_data(cfg)
     pick = np.sort(np.random.default_rng(TRAIN_SUBSET_SEED).choice(len(x_tr), train_n, False))
     x_sub, y_sub = x_tr[pick], y_tr[pick]
-    # epochs after which it was resumed; a fraction for a resume within an epoch
-    resumed = (rows[-1].get("resumed_after", []) if rows else []) + (
-        [round(done + skip / (len(x_tr) // cfg.batch_size), 4)] if done or skip else [])
+    # Kept beside the checkpoint, so that a process stopped before its epoch's row still
+    # counts: every resume (a fraction within an epoch) and the training seconds summed
+    # over every process at each epoch's end.
+    progress_path = rdir / "progress.json"
+    progress = runs.read_json(progress_path) if progress_path.exists() else {
+        "resumed_after": rows[-1].get("resumed_after", []) if rows else [],
+        "epoch_end_elapsed": {}}
+    ends = progress["epoch_end_elapsed"]
+    if done and not skip:  # the checkpoint loaded is epoch `done`'s end
+        ends.setdefault(str(done), round(elapsed, 1))
+    if (done or skip) and done < cfg.epochs:
+        progress["resumed_after"].append(round(done + skip / (len(x_tr) // cfg.batch_size), 4))
+    runs.write_json(progress_path, progress)
 
-    def add_row(epoch, seconds, logs):
+    def add_row(epoch, segment, logs):
         start = time.time()
+        total, before = ends.get(str(epoch)), 0.0 if epoch == 1 else ends.get(str(epoch - 1))
         row = {"epoch": epoch, "step": int(trainer.optimizer.iterations.numpy()),
-               "train_seconds": seconds and round(seconds, 1),
+               # the epoch's training time over all its processes; segment: this one's
+               "train_seconds": None if None in (total, before) else round(total - before, 1),
+               "segment_seconds": segment and round(segment, 1), "elapsed_seconds": total,
                "train": {k: float(v) for k, v in (logs or {}).items()},
                "validation": score(trainer, cfg, x_val, y_val), "score_n": len(y_val),
                "train_attack": train_attack_accuracy(trainer, x_sub, y_sub),
                "train_n": len(y_sub),
                "validation_train_attack": train_attack_accuracy(trainer, x_val, y_val),
                "overrides": overrides, "config": cfg.to_dict(),
-               "resumed_after": resumed, **runs.provenance()}
+               "resumed_after": list(progress["resumed_after"]), **runs.provenance()}
         row["score_seconds"] = round(time.time() - start, 1)
         rows.append(row)
         write_rows(out, name, rows)
@@ -219,6 +233,8 @@ def _run(cfg, rdir, overrides, out, score_n, train_n, verbose, save_every):
             seconds = time.time() - self.start
             elapsed += seconds
             runs.save_checkpoint(rdir, trainer, epoch + 1, elapsed)
+            ends[str(epoch + 1)] = round(elapsed, 1)
+            runs.write_json(progress_path, progress)
             add_row(epoch + 1, seconds, logs)
 
     for epoch in range(done, cfg.epochs):

@@ -73,7 +73,10 @@ def gap_parts(row):
 
 def summary(rows):
     """Per epoch: what the table and the figure show, in %."""
+    # Rows written before 2026-12-07 05:00 UTC timed only the epoch's last process.
     return [{"epoch": r["epoch"], "step": r["step"], "train_seconds": r.get("train_seconds"),
+             "train_seconds_last_process_only": "segment_seconds" not in r
+             and bool(r.get("resumed_after")),
              "original": _pct(r["validation"]["original"]), "pgd1": _pct(r["validation"]["pgd1"]),
              "fit_accuracy": _pct((r.get("train") or {}).get("accuracy")),
              "train_attack_training_mode": _pct(r["train_attack"]["training_mode"]),
@@ -109,8 +112,12 @@ def markdown(summaries, prov):
                 f"{_f(s['train_attack_inference_mode'])} | {_f(s['validation_train_attack'])} | "
                 f"{_f(g['total'], True)} | {_f(g['epoch_mean'], True)} | "
                 f"{_f(g['dropout'], True)} | {images} | {attack} | "
-                f"{'-' if s['train_seconds'] is None else round(s['train_seconds'])} |")
+                f"{'-' if s['train_seconds'] is None else round(s['train_seconds'])}"
+                f"{' *' if s['train_seconds_last_process_only'] else ''} |")
         lines.append("")
+    if any(s["train_seconds_last_process_only"] for rows in summaries.values() for s in rows):
+        lines += ["\\* the seconds of the epoch's last process only: it was resumed, and rows "
+                  "of that time did not sum the processes.", ""]
     return "\n".join(lines + [outputs.footer(prov), ""])
 
 

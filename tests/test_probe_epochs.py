@@ -132,6 +132,32 @@ def test_a_probe_resumes_within_an_epoch(synthetic, tiny_models, tmp_path, monke
     assert rows[1]["step"] == 2 * steps  # the resumed epoch trained only its last batches
 
 
+def test_every_resume_and_each_epochs_whole_time_are_recorded(synthetic, tiny_models, tmp_path,
+                                                             monkeypatch):
+    out, original = tmp_path / "probes.jsonl", runs.save_checkpoint
+
+    def stop_at(at):
+        def save(rdir, trainer, epoch, elapsed, batch=0):
+            original(rdir, trainer, epoch, elapsed, batch=batch)
+            if (epoch, batch) == at:
+                raise KeyboardInterrupt
+        return save
+
+    for at in ((0, 1), (0, 2)):  # two processes stopped before the first row
+        monkeypatch.setattr(runs, "save_checkpoint", stop_at(at))
+        with pytest.raises(KeyboardInterrupt):
+            probe_epochs.run(cfg(), "t", {}, out, score_n=16, train_n=8, verbose=0, save_every=0)
+    monkeypatch.setattr(runs, "save_checkpoint", original)
+    rows = probe_epochs.run(cfg(), "t", {}, out, score_n=16, train_n=8, verbose=0)
+    steps = rows[0]["step"]
+    assert rows[0]["resumed_after"] == rows[1]["resumed_after"] == [
+        round(1 / steps, 4), round(2 / steps, 4)]
+    first, second = rows[0]["elapsed_seconds"], rows[1]["elapsed_seconds"]
+    assert rows[0]["train_seconds"] == first >= rows[0]["segment_seconds"]
+    assert rows[1]["train_seconds"] == pytest.approx(second - first, abs=0.11)
+    assert rows[1]["segment_seconds"] == pytest.approx(rows[1]["train_seconds"], abs=0.11)
+
+
 def test_an_epoch_checkpointed_but_not_scored_is_scored_on_resume(synthetic, tiny_models,
                                                                  tmp_path, monkeypatch):
     out = tmp_path / "probes.jsonl"
@@ -146,7 +172,8 @@ def test_an_epoch_checkpointed_but_not_scored_is_scored_on_resume(synthetic, tin
     assert not out.exists() and runs.checkpoint_epoch(probe_epochs.probe_root(cfg(1)) / "s")
     monkeypatch.setattr(probe_epochs, "score", original)
     rows = probe_epochs.run(cfg(1), "s", {}, out, score_n=16, train_n=8, verbose=0)
-    assert [r["epoch"] for r in rows] == [1] and rows[0]["train_seconds"] is None
+    assert [r["epoch"] for r in rows] == [1] and rows[0]["segment_seconds"] is None
+    assert rows[0]["train_seconds"] == rows[0]["elapsed_seconds"] > 0  # from the stopped process
     assert set(rows[0]["validation"]) >= {"original", "pgd1"}
 
 
