@@ -121,7 +121,7 @@ def markdown(summaries, prov):
     return "\n".join(lines + [outputs.footer(prov), ""])
 
 
-def figure(summaries, path, prov):
+def figure(summaries, path, prov, horizon):
     plt = outputs.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
     for name, rows in summaries.items():
@@ -132,7 +132,8 @@ def figure(summaries, path, prov):
     for ax, title in zip(axes, ("original (validation)", "PGD-1 (validation)")):
         ax.set(title=title, xlabel="adversarial epoch", ylabel="accuracy, %")
         ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xticks(range(1, horizon + 1))
+        ax.set_xlim(0.5, horizon + 0.5)  # each probe's planned epochs, so the trend's room shows
     axes[1].legend(fontsize=7)
     outputs.save_figure(fig, path, prov)
 
@@ -150,7 +151,8 @@ def render(rows_path, out):
     outputs.write_json(out.with_suffix(".json"), {"rows": str(rows_path), "probes": summaries,
                                                   "provenance": prov})
     outputs.write_output(out.with_suffix(".md"), markdown(summaries, prov))
-    figure(summaries, out.with_suffix(".png"), prov)
+    horizon = max([r["config"].get("epochs", 1) for r in every] + [r["epoch"] for r in every])
+    figure(summaries, out.with_suffix(".png"), prov, horizon)
     return summaries
 
 
