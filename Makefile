@@ -33,6 +33,7 @@ help:
 	@echo "  gamma_sweep  beyond the paper: GanDef for several gamma, hours on a CPU (PRESET DATASETS SEEDS GAMMAS FORMS TRAIN)"
 	@echo "  smoke        every target at the smoke preset on MNIST, trains in seconds (SEEDS)"
 	@echo "  bench        speed ratios into figures/bench.{json,md} (BENCH_OUT), about 5 minutes on an AMX host (PYTHON)"
+	@echo "  bench-onednn oneDNN's CPU kernels vs Eigen's, pairs side by side, figures/bench_onednn.json, ~6 min (PYTHON)"
 	@echo "  probe-epochs issue 36's dropout x schedule probes, two queues, one per core: days of CPU (PYTHON)"
 	@echo "  probe-report the probes' rows as figures/quick/dropout_schedule.{md,json,png}, trains nothing (PYTHON)"
 	@echo "  probe        does each paper config learn? a few hundred steps each, figures/PRESET/probe.json (PRESET DATASETS PROBE_STEPS)"
@@ -164,6 +165,12 @@ smoke:
 BENCH_OUT ?= figures/bench.json
 bench:
 	$(PYTHON) -m experiments.bench --out=$(BENCH_OUT)
+
+.PHONY: bench-onednn
+# The commands turn TensorFlow's oneDNN kernels on (experiments/__init__.py); what that buys
+# on this host, as ratios of pairs run side by side (the switch is per process).
+bench-onednn:
+	$(PYTHON) -m experiments.onednn_bench --out=figures/bench_onednn.json
 
 # Issue 36's dropout x schedule probes (docs/deviations.md): two queues, one per core, one
 # thread each; rows into results/quick/cifar10/tuning/dropout_schedule.jsonl. Resumable: the

@@ -146,6 +146,11 @@ def reproduce(cfg, verbose=0, allow_train=False, stop_after=0):
                           f"TensorFlow thread(s), this process has "
                           f"{runs.intra_op_threads(runs.threads())}: pass "
                           f"--threads={runs.intra_op_threads(trained)}")
+    if info.get("onednn") is not None and info["onednn"] != runs.onednn():
+        raise GandefError(f"{resdir} was trained with TensorFlow's oneDNN kernels "
+                          f"{'on' if info['onednn'] else 'off'}, this process has them "
+                          f"{'on' if runs.onednn() else 'off'}: set "
+                          f"TF_ENABLE_ONEDNN_OPTS={int(info['onednn'])}")
     if stop_after and not 0 < stop_after < cfg.epochs:
         raise GandefError(f"stop_after must be between 1 and {cfg.epochs - 1}, got {stop_after}")
     scratch = rdir / "reproduce"  # the retraining's results/, inside the run folder

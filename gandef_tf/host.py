@@ -1,8 +1,10 @@
-"""What a result was made with and on: the code's commit, the device, TensorFlow's threads.
+"""What a result was made with and on: the code's commit, the device, TensorFlow's threads
+and kernels.
 
     from gandef_tf import host
     host.commit()        # '1fd4215...' ('-dirty' with uncommitted code; outputs don't count)
     host.device()        # 'CPU (AMD EPYC, AVX2, 2 cores, x86_64)' or '1x GPU (...)'
+    host.onednn()        # True when this process runs TensorFlow's oneDNN CPU kernels
 
 gandef_tf.runs re-exports these and builds each record's provenance from them.
 """
@@ -82,3 +84,19 @@ def threads():
 def intra_op_threads(record):
     """The intra-op threads a threads() record ran with (0 resolved to the usable cores)."""
     return record["intra_op"] or record["cpus"]
+
+
+def onednn():
+    """Whether this process runs TensorFlow's oneDNN CPU kernels (None: cannot tell).
+    TensorFlow turns them on by default only on some CPUs (not on an AVX2-only EPYC), and
+    TF_ENABLE_ONEDNN_OPTS, read once at import, overrides that; experiments/__init__.py
+    sets it to 1. The kernels sum in another order, so a bit-for-bit reproduction needs
+    the same setting."""
+    import tensorflow as tf  # noqa: F401  (the flag is settled by TensorFlow's import)
+
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:  # a private module: a TensorFlow without it records None
+        return None
+    is_on = getattr(_pywrap_util_port, "IsMklEnabled", None)
+    return None if is_on is None else bool(is_on())

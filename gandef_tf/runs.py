@@ -30,7 +30,8 @@ except ImportError:  # no advisory locks (Windows): runs are not held
 
 from gandef_tf import GandefError
 from gandef_tf.config import EVAL_ONLY_FIELDS, Config
-from gandef_tf.host import commit, cpu_summary, device, intra_op_threads, threads  # noqa: F401
+from gandef_tf.host import (commit, cpu_summary, device, intra_op_threads, onednn,  # noqa: F401
+                           threads)
 
 
 def method_folder(method, tag=""):
@@ -149,6 +150,7 @@ def provenance():
         "python": platform.python_version(),
         "device": device(),
         "threads": threads(),
+        "onednn": onednn(),
     }
 
 

@@ -97,6 +97,20 @@ def test_another_thread_count_is_refused_before_training(fake_data):
         reproduce(cfg)
 
 
+def test_another_onednn_setting_is_refused_before_training(fake_data):
+    cfg, _ = committed_run()
+    info = runs.results_dir(cfg) / "config.json"
+    record = json.loads(info.read_text())
+    assert record["onednn"] == runs.onednn() is not None  # the kernels trained with
+    record["onednn"] = not runs.onednn()
+    info.write_text(json.dumps(record))
+    want = int(record["onednn"])
+    with pytest.raises(GandefError, match=f"oneDNN kernels {'on' if want else 'off'}.*"
+                                          f"TF_ENABLE_ONEDNN_OPTS={want}$"):
+        reproduce(cfg)
+    assert not runs.run_dir(cfg).exists()  # refused before any training
+
+
 def stopped_config():
     return get_config("smoke", "mnist", "vanilla", n_train=64, n_test=16, epochs=3,
                       eval_attacks=("fgsm",), eval_batch_size=16)
