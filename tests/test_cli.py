@@ -199,18 +199,6 @@ def test_set_threads_fixes_both_pools_before_tensorflow_starts():
     assert out.returncode == 0 and out.stdout.split() == ["1", "1"], out.stderr
 
 
-@pytest.mark.parametrize("setting,on", [(None, "True"), ("0", "False")])
-def test_the_commands_run_onednn_kernels_unless_told_not_to(setting, on):
-    """TensorFlow leaves them off on an AVX2-only CPU; every command turns them on (its
-    records say so), and a user's TF_ENABLE_ONEDNN_OPTS is kept."""
-    env = {k: v for k, v in _env(REPO / "nonexistent").items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    env.update({} if setting is None else {"TF_ENABLE_ONEDNN_OPTS": setting})
-    code = "import experiments; from gandef_tf import runs; print(runs.provenance()['onednn'])"
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and out.stdout.split() == [on], out.stderr
-
-
 @pytest.mark.parametrize("name", BAD_FLAGS)
 def test_cli_bad_flag_is_exactly_one_error_line(cli_runs, name):
     """Raw stderr, no filter: TensorFlow's start-up logging must not precede the error."""

@@ -1,8 +1,10 @@
-"""experiments.onednn_bench: the ratios come from pairs timed side by side, and the
-children really run each setting (a TensorFlow that ignored the switch would be refused)."""
+"""TensorFlow's oneDNN kernels: every command turns them on unless told not to, and
+experiments.onednn_bench's ratios come from pairs timed side by side whose children really
+ran each setting."""
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -10,6 +12,19 @@ import pytest
 
 from conftest import REPO
 from experiments.onednn_bench import ratios
+
+
+@pytest.mark.parametrize("setting,on", [(None, "True"), ("0", "False")])
+def test_the_commands_run_onednn_kernels_unless_told_not_to(setting, on):
+    """TensorFlow leaves them off on an AVX2-only CPU; every command turns them on (its
+    records say so), and a user's TF_ENABLE_ONEDNN_OPTS is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env.update({} if setting is None else {"TF_ENABLE_ONEDNN_OPTS": setting})
+    env.update(CUDA_VISIBLE_DEVICES="")
+    code = "import experiments; from gandef_tf import runs; print(runs.provenance()['onednn'])"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == [on], out.stderr
 
 
 def test_ratios_are_geometric_means_of_the_pairs():
