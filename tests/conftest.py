@@ -6,6 +6,9 @@ import contextlib
 import os
 from pathlib import Path
 
+# Before TensorFlow starts: the commands' oneDNN setting (experiments/__init__.py) for this
+# process too, or a run trained by a command here could not be repeated here bit for bit.
+import experiments  # noqa: F401, I001
 import keras
 import numpy as np
 import pytest
